@@ -1,0 +1,143 @@
+//! The HTTP server: the only code that knows axum. It owns the `[http]` config
+//! section, the router, and the translation of every subsystem's errors into
+//! status codes. Handlers are thin: parse the request, call a subsystem, shape
+//! the answer.
+
+mod admin;
+mod auth;
+pub mod error;
+mod status;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::Deserialize;
+
+use crate::config::{Listen, Problem, Size};
+use crate::telemetry::{Budget, Counter, LogHandle, Registry};
+use error::ApiError;
+
+/// The `[http]` section. Defaults and documentation: config/instantops.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: Listen,
+    /// Unset by default: writes are open unless a token is configured.
+    #[serde(default)]
+    pub token: Option<String>,
+    pub max_body: Size,
+}
+
+impl Config {
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if let Some(token) = &self.token
+            && (token.trim().is_empty() || token.trim() != token)
+        {
+            problems.push(Problem::new("http.token", "must be non-empty and have no surrounding spaces"));
+        }
+        if self.max_body.bytes() < 1024 || self.max_body.bytes() > 1 << 30 {
+            problems.push(Problem::new("http.max_body", format!("{} is outside 1KiB..1GiB", self.max_body)));
+        }
+        problems
+    }
+}
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub registry: Registry,
+    pub budget: Budget,
+    pub log: LogHandle,
+    pub token: Option<String>,
+    /// Every bound listener, by contract name, in start order.
+    pub listeners: Vec<(&'static str, SocketAddr)>,
+    pub started: Instant,
+    pub ready: AtomicBool,
+    auth_failures: Counter,
+    requests: [Counter; 5],
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        registry: Registry,
+        budget: Budget,
+        log: LogHandle,
+        token: Option<String>,
+        listeners: Vec<(&'static str, SocketAddr)>,
+    ) -> AppState {
+        let auth_failures = registry.counter("instantops_http_auth_failures_total", "Writes refused for a missing or wrong token.", &[]);
+        let requests = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+            registry.counter("instantops_http_requests_total", "HTTP requests answered, by status class.", &[("code", class)])
+        });
+        AppState(Arc::new(Shared {
+            registry,
+            budget,
+            log,
+            token,
+            listeners,
+            started: Instant::now(),
+            ready: AtomicBool::new(false),
+            auth_failures,
+            requests,
+        }))
+    }
+}
+
+/// The whole HTTP surface. Routes that change state are grouped in `writes`
+/// and sit behind the token check; everything else is a read.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let writes = Router::new()
+        .route("/api/config/log_level", put(admin::put_log_level))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let reads = Router::new()
+        .route("/healthz", get(status::healthz))
+        .route("/api/status", get(status::status))
+        .route("/metrics", get(status::prometheus))
+        .route("/api/config/log_level", get(admin::get_log_level));
+    reads
+        .merge(writes)
+        .fallback(not_found)
+        .layer(middleware::map_response(error::json_errors))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path())).into_response()
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let class = usize::from(response.status().as_u16() / 100).clamp(1, 5) - 1;
+    state.requests[class].inc();
+    response
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

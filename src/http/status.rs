@@ -1,0 +1,51 @@
+//! Health and self-observation: `/healthz`, `/api/status`, and `/metrics` in
+//! Prometheus text format.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::telemetry::memory;
+
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let readings = state.registry.snapshot();
+    let mut counters = BTreeMap::new();
+    let mut gauges = BTreeMap::new();
+    for r in &readings {
+        let target = match r.kind {
+            crate::telemetry::registry::Kind::Counter => &mut counters,
+            crate::telemetry::registry::Kind::Gauge => &mut gauges,
+        };
+        target.insert(r.key(), r.value);
+    }
+    let listeners: BTreeMap<&str, String> = state.listeners.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    Json(json!({
+        "version": crate::VERSION,
+        "uptime_s": state.started.elapsed().as_secs_f64(),
+        "listeners": listeners,
+        "memory": {
+            "limit": state.budget.limit(),
+            "rss": memory::rss_bytes(),
+            "subsystems": state.budget.shares(),
+        },
+        "counters": counters,
+        "gauges": gauges,
+    }))
+}
+
+pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.registry.prometheus())
+}

@@ -1,0 +1,153 @@
+//! The series catalog: name -> id, id -> record (name and the storage policy
+//! fixed when the series was created, as whisper fixes a file's archives), and
+//! the tag index that `seriesByTag` reads. All of it lives in RocksDB's default
+//! column family under the tags of `keys.rs`.
+//!
+//! It does not cache: the store's head keeps the active series in memory.
+
+use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
+
+use super::StoreError;
+use super::keys::{self, SeriesId};
+use super::schema::{Archive, Method, Policy};
+
+/// What the catalog knows of one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRecord {
+    pub name: String,
+    pub policy: Policy,
+}
+
+const RECORD_VERSION: u8 = 1;
+
+/// `version u8, method u8, xff f64 LE, archives u8, (step u32 LE, points u32 LE)*, name`.
+pub fn encode_record(record: &SeriesRecord) -> Vec<u8> {
+    let p = &record.policy;
+    let mut out = Vec::with_capacity(11 + 8 * p.archives.len() + record.name.len());
+    out.push(RECORD_VERSION);
+    let method = Method::ALL.iter().position(|m| *m == p.method).expect("every method is in ALL");
+    out.push(method as u8);
+    out.extend_from_slice(&p.x_files_factor.to_le_bytes());
+    out.push(u8::try_from(p.archives.len()).expect("retention lists are validated to few archives"));
+    for a in &p.archives {
+        out.extend_from_slice(&a.step.to_le_bytes());
+        out.extend_from_slice(&a.points.to_le_bytes());
+    }
+    out.extend_from_slice(record.name.as_bytes());
+    out
+}
+
+pub fn decode_record(bytes: &[u8]) -> Result<SeriesRecord, StoreError> {
+    let bad = |why: &str| StoreError::Corrupt(format!("series record: {why}"));
+    if bytes.first() != Some(&RECORD_VERSION) {
+        return Err(bad("unknown version"));
+    }
+    let method = *Method::ALL.get(usize::from(*bytes.get(1).ok_or_else(|| bad("truncated"))?)).ok_or_else(|| bad("unknown method"))?;
+    let xff = f64::from_le_bytes(bytes.get(2..10).ok_or_else(|| bad("truncated"))?.try_into().expect("8 bytes"));
+    let count = usize::from(*bytes.get(10).ok_or_else(|| bad("truncated"))?);
+    let mut archives = Vec::with_capacity(count);
+    let mut at = 11;
+    for _ in 0..count {
+        let a = bytes.get(at..at + 8).ok_or_else(|| bad("truncated archive list"))?;
+        let step = u32::from_le_bytes(a[..4].try_into().expect("4 bytes"));
+        let points = u32::from_le_bytes(a[4..].try_into().expect("4 bytes"));
+        archives.push(Archive { step, points });
+        at += 8;
+    }
+    let name = std::str::from_utf8(&bytes[at..]).map_err(|_| bad("name is not UTF-8"))?.to_string();
+    Ok(SeriesRecord { name, policy: Policy { archives, method, x_files_factor: xff } })
+}
+
+/// The tags of a canonical tagged name (`name;a=1;b=2`), `name` first; an
+/// untagged name has none (it is not in the tag index).
+pub fn tags(name: &str) -> Vec<(&str, &str)> {
+    let mut parts = name.split(';');
+    let Some(base) = parts.next() else { return Vec::new() };
+    let rest: Vec<(&str, &str)> = parts.filter_map(|kv| kv.split_once('=')).collect();
+    if rest.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![("name", base)];
+    out.extend(rest);
+    out
+}
+
+/// Adds a new series to `batch`: its name, record and tag entries.
+pub fn put_series(batch: &mut WriteBatch, id: SeriesId, record: &SeriesRecord) {
+    batch.put(keys::name(&record.name), id.to_be_bytes());
+    batch.put(keys::series(id), encode_record(record));
+    for (tag, value) in tags(&record.name) {
+        batch.put(keys::tag(tag, value, id), []);
+    }
+}
+
+pub fn lookup(db: &DB, name: &str) -> Result<Option<SeriesId>, StoreError> {
+    let Some(v) = db.get_pinned(keys::name(name))? else { return Ok(None) };
+    let id: [u8; 4] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt(format!("id of series {name:?}")))?;
+    Ok(Some(u32::from_be_bytes(id)))
+}
+
+pub fn record(db: &DB, id: SeriesId) -> Result<Option<SeriesRecord>, StoreError> {
+    db.get_pinned(keys::series(id))?.map(|v| decode_record(&v)).transpose()
+}
+
+/// Every series name starting with `prefix`, in byte order, at most `limit`.
+pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    let start = keys::name(prefix);
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&start) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let mut out = Vec::new();
+    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+        let (k, _) = item?;
+        if out.len() >= limit {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&k[1..]).into_owned());
+    }
+    Ok(out)
+}
+
+/// Ids of the series whose tag `tag` equals `value`, ascending.
+pub fn series_with_tag(db: &DB, tag: &str, value: &str) -> Result<Vec<SeriesId>, StoreError> {
+    let start = keys::tag_prefix(tag, Some(value));
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&start) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let mut out = Vec::new();
+    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+        let (k, _) = item?;
+        if let Some((_, _, id)) = keys::parse_tag(&k) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let record = SeriesRecord {
+            name: "a.b;host=x".into(),
+            policy: Policy {
+                archives: vec![Archive { step: 10, points: 2160 }, Archive { step: 60, points: 10080 }],
+                method: Method::AvgZero,
+                x_files_factor: 0.25,
+            },
+        };
+        assert_eq!(decode_record(&encode_record(&record)).expect("decodes"), record);
+        assert!(decode_record(b"\x09").is_err());
+        assert!(decode_record(&encode_record(&record)[..12]).is_err());
+    }
+
+    #[test]
+    fn tags_of_names() {
+        assert_eq!(tags("a.b"), vec![]);
+        assert_eq!(tags("cpu;dc=x;host=a"), vec![("name", "cpu"), ("dc", "x"), ("host", "a")]);
+    }
+}

@@ -1,0 +1,199 @@
+//! Rollups with whisper's semantics, computed at flush time: for every finer
+//! point a flush writes, the coarser window that contains it is re-aggregated
+//! from the finer archive's slots, written if enough of them are known
+//! (`x_files_factor`), and propagated further down only then.
+//!
+//! Whisper does this on every write by reading its file; here each series
+//! keeps the slots of its open window per archive in memory, so in-order
+//! ingest never reads the store. A window is loaded from the store only the
+//! first time a series is touched after start, or for a late point.
+//!
+//! This module plans writes; it does not know RocksDB. The store supplies the
+//! loader.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::keys::SeriesId;
+use super::schema::Policy;
+
+/// One flush's writes for one series: (archive, aligned timestamp) -> value.
+pub type Writes = BTreeMap<(u8, u32), f64>;
+
+/// Reads the stored points of `archive` in `[from, until)` as (timestamp, value).
+pub type Loader<'a, E> = dyn FnMut(u8, u32, u32) -> Result<Vec<(u32, f64)>, E> + 'a;
+
+/// The open rollup window of one series at one archive level.
+struct Window {
+    /// Start of the coarser interval these slots cover.
+    start: u32,
+    /// The finer archive's values in that interval; NaN = unknown (carbon
+    /// drops NaN on ingest, so no stored value is NaN).
+    slots: Box<[f64]>,
+    /// The newest finer timestamp ever written in this process, or `None`
+    /// until the store's history is known. A window starting after it cannot
+    /// have stored data, so it needs no read.
+    finer_high_water: Option<u32>,
+}
+
+/// Every series' open windows, owned by the flusher.
+#[derive(Default)]
+pub struct Windows {
+    open: HashMap<(SeriesId, u8), Window>,
+}
+
+impl Windows {
+    /// Marks a series as created in this process: nothing of it is stored yet.
+    pub fn created(&mut self, id: SeriesId, policy: &Policy) {
+        for level in 1..policy.archives.len() {
+            let slots = slot_count(policy, level);
+            let window = Window { start: 0, slots: vec![f64::NAN; slots].into(), finer_high_water: Some(0) };
+            self.open.insert((id, level as u8), window);
+        }
+    }
+
+    /// Bytes held per series, for the memory estimate.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Adds to `writes` the rollups its finer writes cause, level by level.
+    /// `load(archive, from, until)` returns the stored points of `archive` in
+    /// `[from, until)` as (timestamp, value).
+    pub fn propagate<E>(&mut self, id: SeriesId, policy: &Policy, writes: &mut Writes, load: &mut Loader<'_, E>) -> Result<(), E> {
+        // whisper keeps xFilesFactor as a 32-bit float in its header and
+        // compares the known fraction with that value.
+        let xff = f64::from(policy.x_files_factor as f32);
+        for level in 1..policy.archives.len() {
+            let finer = (level - 1) as u8;
+            let step = policy.archives[level].step;
+            let finer_step = policy.archives[level - 1].step;
+            let touched: BTreeSet<u32> = writes.range((finer, 0)..=(finer, u32::MAX)).map(|((_, ts), _)| ts - ts % step).collect();
+            for start in touched {
+                let slots = slot_count(policy, level);
+                let window = self.open.entry((id, level as u8)).or_insert_with(|| Window {
+                    start: u32::MAX,
+                    slots: vec![f64::NAN; slots].into(),
+                    finer_high_water: None,
+                });
+                if window.start != start {
+                    window.slots.fill(f64::NAN);
+                    let stored_may_exist = window.finer_high_water.is_none_or(|hw| start <= hw);
+                    if stored_may_exist {
+                        for (ts, v) in load(finer, start, start + step)? {
+                            if let Some(slot) = window.slots.get_mut(((ts - start) / finer_step) as usize) {
+                                *slot = v;
+                            }
+                        }
+                    }
+                    window.start = start;
+                }
+                let mut newest = 0;
+                for ((_, ts), v) in writes.range((finer, start)..(finer, start + step)) {
+                    window.slots[((ts - start) / finer_step) as usize] = *v;
+                    newest = newest.max(*ts);
+                }
+                window.finer_high_water = Some(window.finer_high_water.map_or(newest, |hw| hw.max(newest)));
+                let known: Vec<f64> = window.slots.iter().copied().filter(|v| !v.is_nan()).collect();
+                if !known.is_empty() && known.len() as f64 / window.slots.len() as f64 >= xff {
+                    writes.insert((level as u8, start), policy.method.fold(&known, window.slots.len()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn slot_count(policy: &Policy, level: usize) -> usize {
+    (policy.archives[level].step / policy.archives[level - 1].step) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::schema::{Archive, Method};
+
+    fn policy(method: Method, xff: f64) -> Policy {
+        Policy {
+            archives: vec![Archive { step: 10, points: 60 }, Archive { step: 60, points: 60 }, Archive { step: 600, points: 60 }],
+            method,
+            x_files_factor: xff,
+        }
+    }
+
+    fn run(policy: &Policy, points: &[(u32, f64)]) -> Writes {
+        let mut windows = Windows::default();
+        windows.created(1, policy);
+        let mut writes: Writes = points.iter().map(|(ts, v)| ((0, *ts), *v)).collect();
+        windows.propagate::<()>(1, policy, &mut writes, &mut |_, _, _| panic!("a new series needs no reads")).expect("no errors");
+        writes
+    }
+
+    #[test]
+    fn three_of_six_known_passes_half_xff() {
+        let w = run(&policy(Method::Average, 0.5), &[(600, 1.0), (610, 2.0), (620, 3.0)]);
+        assert_eq!(w.get(&(1, 600)), Some(&2.0));
+        // One 60 s value of ten is below 0.5: no 600 s rollup, and nothing further.
+        assert_eq!(w.get(&(2, 600)), None);
+    }
+
+    #[test]
+    fn two_of_six_stops_propagation() {
+        let w = run(&policy(Method::Average, 0.5), &[(600, 1.0), (610, 2.0)]);
+        assert_eq!(w.get(&(1, 600)), None);
+    }
+
+    #[test]
+    fn avg_zero_counts_unknown_as_zero() {
+        let w = run(&policy(Method::AvgZero, 0.5), &[(600, 1.0), (610, 2.0), (620, 3.0)]);
+        assert_eq!(w.get(&(1, 600)), Some(&1.0));
+    }
+
+    #[test]
+    fn last_is_latest_in_time_not_in_arrival() {
+        let p = policy(Method::Last, 0.0);
+        let mut windows = Windows::default();
+        windows.created(1, &p);
+        let mut writes: Writes = [((0, 650), 9.0), ((0, 600), 1.0)].into_iter().collect();
+        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| Ok(Vec::new())).expect("ok");
+        assert_eq!(writes.get(&(1, 600)), Some(&9.0));
+    }
+
+    #[test]
+    fn xff_compares_like_whisper_with_a_32_bit_factor() {
+        // 1 of 10 known is 0.1, below 0.1 as a 32-bit float (0.10000000149...).
+        let p = Policy {
+            archives: vec![Archive { step: 1, points: 100 }, Archive { step: 10, points: 100 }],
+            method: Method::Sum,
+            x_files_factor: 0.1,
+        };
+        let mut windows = Windows::default();
+        windows.created(1, &p);
+        let mut writes: Writes = [((0, 100), 5.0)].into_iter().collect();
+        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| Ok(Vec::new())).expect("ok");
+        assert_eq!(writes.get(&(1, 100)), None);
+    }
+
+    #[test]
+    fn a_series_seen_first_after_restart_loads_its_window_once() {
+        let p = policy(Method::Sum, 0.0);
+        let mut windows = Windows::default();
+        let mut loads = Vec::new();
+        let mut writes: Writes = [((0, 620), 1.0)].into_iter().collect();
+        windows
+            .propagate::<()>(1, &p, &mut writes, &mut |a, from, until| {
+                loads.push((a, from, until));
+                Ok(if a == 0 { vec![(600, 5.0)] } else { Vec::new() })
+            })
+            .expect("ok");
+        assert_eq!(writes.get(&(1, 600)), Some(&6.0), "stored 5 + new 1");
+        assert_eq!(loads, vec![(0, 600, 660), (1, 600, 1200)]);
+        // The next window of the same series is newer than anything stored.
+        let mut writes: Writes = [((0, 660), 2.0)].into_iter().collect();
+        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| panic!("no read for a newer window")).expect("ok");
+        assert_eq!(writes.get(&(1, 660)), Some(&2.0));
+    }
+}
