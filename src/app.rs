@@ -8,15 +8,19 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::carbon::listener::{self, Sink};
 use crate::config::{Config, Listen};
 use crate::http;
-use crate::telemetry::{Budget, LogHandle, Registry, memory};
+use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory};
+use crate::tsdb::store::unix_now;
+use crate::tsdb::{Store, Tuning};
 
 /// Runs the appliance until a stop signal, then stops it in order.
 pub async fn run(config: Config, log: LogHandle) -> Result<()> {
@@ -29,6 +33,15 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     register_process_metrics(&registry);
     let budget = Budget::new(config.memory.limit.bytes());
     let mut app = Services::default();
+
+    // The time-series store, then the flusher that moves its head to disk.
+    let store = open_store(&config, &budget, &registry).await?;
+    let (stop, stopped) = watch::channel(false);
+    let flusher_store = store.clone();
+    let task = tokio::task::spawn_blocking(move || flush_loop(&flusher_store, &stopped));
+    app.push("tsdb_flusher", stop, task, Duration::from_secs(4));
+
+    start_carbon(&mut app, &config, &store, &registry).await?;
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
@@ -59,6 +72,86 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     Ok(())
 }
 
+async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Result<Arc<Store>> {
+    let rules = config.carbon.rules().map_err(|problems| anyhow::anyhow!("carbon rules: {}", problems[0]))?;
+    // Fixed shares of the budget: RocksDB's block cache and memtables. The
+    // head (unflushed points) is bounded by carbon::listener::MAX_PENDING.
+    let tuning = Tuning {
+        block_cache_bytes: budget.share("tsdb_block_cache", 0.15) as usize,
+        memtable_bytes: budget.share("tsdb_memtables", 0.10) as usize,
+    };
+    let dir = config.data_dir.join("tsdb");
+    let registry = registry.clone();
+    let opened = Instant::now();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir, rules, &tuning, &registry))
+        .await
+        .context("the store's opening thread panicked")?
+        .context("cannot open the time-series store")?;
+    tracing::info!(ms = opened.elapsed().as_millis() as u64, "time-series store open");
+    Ok(Arc::new(store))
+}
+
+/// Flushes the store's head every second, and once more on stop.
+fn flush_loop(store: &Store, stop: &watch::Receiver<bool>) -> Result<()> {
+    // Bounds what a kill -9 can lose (ARCHITECTURE.md, durability).
+    const INTERVAL: Duration = Duration::from_secs(1);
+    const POLL: Duration = Duration::from_millis(50);
+    let mut last = Instant::now();
+    loop {
+        let stopping = *stop.borrow();
+        if stopping || last.elapsed() >= INTERVAL {
+            last = Instant::now();
+            if let Err(e) = store.flush(unix_now()) {
+                tracing::error!(error = %e, "tsdb flush failed; points stay pending and are retried");
+            }
+            if stopping {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, registry: &Registry) -> Result<()> {
+    let carbon = &config.carbon;
+    let sink = |input: &'static str| Sink {
+        store: store.clone(),
+        stats: Arc::new(InputStats::new(registry, input)),
+        max_line: carbon.max_line.as_usize(),
+        max_frame: carbon.max_pickle_frame.as_usize(),
+    };
+    if let Some(listener) = bind_tcp(app, "carbon_tcp", &carbon.tcp).await? {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(listener::accept(listener, sink("carbon_tcp"), stopped, listener::serve_plaintext));
+        app.push("carbon_tcp", stop, flatten(task), Duration::from_secs(2));
+    }
+    if let Some(socket) = bind_udp(app, "carbon_udp", &carbon.udp)? {
+        let (stop, stopped) = watch::channel(false);
+        let sink = sink("carbon_udp");
+        let task = tokio::task::spawn_blocking(move || {
+            listener::serve_udp(socket, &sink, &stopped);
+            Ok(())
+        });
+        app.push("carbon_udp", stop, task, Duration::from_secs(1));
+    }
+    if let Some(listener) = bind_tcp(app, "carbon_pickle", &carbon.pickle).await? {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(listener::accept(listener, sink("carbon_pickle"), stopped, listener::serve_pickle));
+        app.push("carbon_pickle", stop, flatten(task), Duration::from_secs(2));
+    }
+    Ok(())
+}
+
+/// An io task as a service task.
+fn flatten(task: JoinHandle<std::io::Result<()>>) -> JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        match task.await {
+            Ok(r) => r.context("listener failed"),
+            Err(e) => Err(anyhow::anyhow!("listener panicked: {e}")),
+        }
+    })
+}
+
 /// The running subsystems, in start order.
 #[derive(Default)]
 struct Services {
@@ -70,8 +163,7 @@ struct Service {
     name: &'static str,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<Result<()>>>,
-    /// How long an orderly stop may take before the task is abandoned. The
-    /// deadlines of all services add up to less than the contract's 10 s.
+    /// How long an orderly stop may take before the task is abandoned.
     deadline: Duration,
 }
 
@@ -96,14 +188,18 @@ impl Services {
         }
     }
 
-    /// Stops every service, last started first, each within its deadline.
+    /// Stops every service, last started first, each within its deadline and
+    /// all within the contract's 10 s (less a margin for the process exit).
     async fn stop(&mut self) {
+        const TOTAL: Duration = Duration::from_millis(9_000);
+        let begun = Instant::now();
         for service in self.running.iter_mut().rev() {
             let started = Instant::now();
             let _ = service.stop.send(true);
             let Some(task) = service.task.take() else { continue };
             let abort = task.abort_handle();
-            match tokio::time::timeout(service.deadline, task).await {
+            let deadline = service.deadline.min(TOTAL.saturating_sub(begun.elapsed()));
+            match tokio::time::timeout(deadline, task).await {
                 Ok(Ok(Ok(()))) => tracing::info!(service = service.name, ms = started.elapsed().as_millis() as u64, "stopped"),
                 Ok(Ok(Err(e))) => tracing::warn!(service = service.name, error = %format!("{e:#}"), "stopped with an error"),
                 Ok(Err(e)) => tracing::warn!(service = service.name, error = %e, "stopped by a panic"),
@@ -132,6 +228,16 @@ async fn futures_select_all<F: std::future::Future + Unpin>(mut futures: Vec<F>)
         std::task::Poll::Pending
     })
     .await
+}
+
+/// Binds a UDP socket unless it is "off", and announces it.
+fn bind_udp(app: &mut Services, name: &'static str, listen: &Listen) -> Result<Option<std::net::UdpSocket>> {
+    let Some(addr) = listen.addr() else { return Ok(None) };
+    let socket = std::net::UdpSocket::bind(addr).with_context(|| format!("cannot bind {name} on {addr}"))?;
+    let local = socket.local_addr().with_context(|| format!("cannot read the address of {name}"))?;
+    app.listeners.push((name, local));
+    announce(&format!("listening {name} {local}"));
+    Ok(Some(socket))
 }
 
 /// Binds a TCP listener unless it is "off", and announces it.

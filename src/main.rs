@@ -30,6 +30,41 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Print the version and build information.
     Version,
+    /// Run a load generator against a listener.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Graphite plaintext over TCP: gauges, counters and timings.
+    Carbon {
+        /// host:port of a carbon plaintext listener (instantops, carbon-cache, VictoriaMetrics...).
+        #[arg(long)]
+        to: String,
+        /// Distinct series.
+        #[arg(long, default_value_t = 10_000)]
+        series: u64,
+        /// Points per second in total; 0 sends as fast as the receiver reads.
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Parallel TCP connections.
+        #[arg(long, default_value_t = 4)]
+        connections: u64,
+        /// Seconds between a series' consecutive points.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// First path component of every series.
+        #[arg(long, default_value = "bench")]
+        prefix: String,
+        /// Wait until this Prometheus endpoint counts every point: URL and a
+        /// metric line prefix, e.g. http://127.0.0.1:8080/metrics instantops_tsdb_points_total
+        #[arg(long, num_args = 2, value_names = ["URL", "METRIC"])]
+        wait_metric: Option<Vec<String>>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +72,28 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Bench(Bench::Carbon { to, series, rate, duration, connections, interval, prefix, wait_metric }) => {
+            let plan = instantops::carbon::bench::Plan {
+                to,
+                series,
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                connections,
+                interval,
+                prefix,
+                wait_metric: wait_metric.and_then(|v| Some((v.first()?.clone(), v.get(1)?.clone()))),
+            };
+            match instantops::carbon::bench::run(&plan) {
+                Ok(report) => {
+                    println!("{}", report.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: bench carbon: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Version => {
             println!("{}", version_line());
             ExitCode::SUCCESS

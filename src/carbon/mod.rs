@@ -2,6 +2,9 @@
 //! the `[carbon]` config section, including storage-schemas and
 //! storage-aggregation rules, which it compiles into `tsdb::schema::Rules`.
 
+pub mod bench;
+pub mod listener;
+pub mod pickle;
 pub mod wire;
 
 use regex::Regex;

@@ -31,6 +31,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         };
         target.insert(r.key(), r.value);
     }
+    let bad_lines_seen: f64 = readings.iter().filter(|r| r.name == "instantops_bad_lines_total").map(|r| r.value).sum();
     let listeners: BTreeMap<&str, String> = state.listeners.iter().map(|(k, v)| (*k, v.to_string())).collect();
     Json(json!({
         "version": crate::VERSION,
@@ -41,6 +42,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "rss": memory::rss_bytes(),
             "subsystems": state.budget.shares(),
         },
+        "bad_lines_seen": bad_lines_seen,
         "counters": counters,
         "gauges": gauges,
     }))

@@ -54,7 +54,11 @@ pub fn init(config: &LogConfig) -> LogHandle {
     let level = parse_level(&config.level).unwrap_or(LevelFilter::INFO);
     let (filter, handle) = reload::Layer::new(level);
     let (text, json) = match config.format {
-        LogFormat::Text => (Some(fmt::layer().with_writer(std::io::stderr).with_target(true)), None),
+        LogFormat::Text => {
+            // Colours only for a person at a terminal, never in files or journald.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            (Some(fmt::layer().with_writer(std::io::stderr).with_target(true).with_ansi(ansi)), None)
+        }
         LogFormat::Json => (None, Some(fmt::layer().json().with_writer(std::io::stderr).with_current_span(false))),
     };
     match tracing_subscriber::registry().with(filter).with(text).with(json).try_init() {

@@ -2,6 +2,7 @@
 //! into, the process log, and the memory budget. It owns the `[log]` and
 //! `[memory]` config sections.
 
+pub mod events;
 pub mod logging;
 pub mod memory;
 pub mod registry;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 use crate::config::{Problem, Size};
 
+pub use events::{DropReason, InputStats};
 pub use logging::{LogHandle, RateLimit};
 pub use memory::Budget;
 pub use registry::{Counter, Gauge, Registry};

@@ -130,75 +130,88 @@ enum Order {
 /// Encodes points sorted by slot, slots unique (the caller guarantees it).
 /// The output is self-describing: its first byte is the format byte.
 pub fn encode(points: &[(u32, f64)]) -> Vec<u8> {
-    debug_assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "chunk points must be sorted by slot with unique slots");
-    let mut slots = Vec::with_capacity(points.len() + 8);
-    let mut previous: Option<u32> = None;
-    for &(slot, _) in points {
-        let field = match previous {
-            None => u64::from(slot),
-            // Sorted and unique, so the gap is at least 1; a wrap in release builds
-            // would only mean the caller broke the contract.
-            Some(p) => u64::from(slot.wrapping_sub(p).wrapping_sub(1)),
-        };
-        put_varint(&mut slots, field);
-        previous = Some(slot);
-    }
+    Encoder::default().encode(points)
+}
 
-    // Each candidate is a format byte (without DEFLATED) and a raw body.
-    let mut candidates: Vec<(u8, Vec<u8>)> = Vec::with_capacity(2);
-    match scale_to_integers(points) {
-        Some((scale, ints)) => {
-            for order in [Order::Delta, Order::DeltaOfDelta] {
-                let diffs = differences(&ints, order);
-                let zigzag = diffs.iter().any(|&d| d < 0);
-                let mut body = Vec::with_capacity(slots.len() + 2 * diffs.len());
-                body.extend_from_slice(&slots);
-                for d in diffs {
-                    // Nonnegative streams skip zigzag: a counter's increments of 0..127
-                    // then take one byte instead of two past 63.
-                    put_varint(&mut body, if zigzag { zigzag_encode(d) } else { d as u64 });
+/// An encoder that keeps its deflate state between chunks: miniz_oxide's
+/// ~300 KB state costs about as much to set up as a chunk costs to compress,
+/// so callers that encode many chunks (RocksDB's merges) keep one.
+#[derive(Default)]
+pub struct Encoder {
+    compressor: Option<Compress>,
+}
+
+impl Encoder {
+    /// See [`encode`].
+    pub fn encode(&mut self, points: &[(u32, f64)]) -> Vec<u8> {
+        debug_assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "chunk points must be sorted by slot with unique slots");
+        let mut slots = Vec::with_capacity(points.len() + 8);
+        let mut previous: Option<u32> = None;
+        for &(slot, _) in points {
+            let field = match previous {
+                None => u64::from(slot),
+                // Sorted and unique, so the gap is at least 1; a wrap in release builds
+                // would only mean the caller broke the contract.
+                Some(p) => u64::from(slot.wrapping_sub(p).wrapping_sub(1)),
+            };
+            put_varint(&mut slots, field);
+            previous = Some(slot);
+        }
+
+        // Each candidate is a format byte (without DEFLATED) and a raw body.
+        let mut candidates: Vec<(u8, Vec<u8>)> = Vec::with_capacity(2);
+        match scale_to_integers(points) {
+            Some((scale, ints)) => {
+                for order in [Order::Delta, Order::DeltaOfDelta] {
+                    let diffs = differences(&ints, order);
+                    let zigzag = diffs.iter().any(|&d| d < 0);
+                    let mut body = Vec::with_capacity(slots.len() + 2 * diffs.len());
+                    body.extend_from_slice(&slots);
+                    for d in diffs {
+                        // Nonnegative streams skip zigzag: a counter's increments of 0..127
+                        // then take one byte instead of two past 63.
+                        put_varint(&mut body, if zigzag { zigzag_encode(d) } else { d as u64 });
+                    }
+                    let order_bit = if matches!(order, Order::DeltaOfDelta) { DELTA_OF_DELTA } else { 0 };
+                    let zigzag_bit = if zigzag { ZIGZAG } else { 0 };
+                    // MAX_SCALE fits the nibble, so the cast keeps every bit.
+                    candidates.push((scale as u8 | order_bit | zigzag_bit, body));
                 }
-                let order_bit = if matches!(order, Order::DeltaOfDelta) { DELTA_OF_DELTA } else { 0 };
-                let zigzag_bit = if zigzag { ZIGZAG } else { 0 };
-                // MAX_SCALE fits the nibble, so the cast keeps every bit.
-                candidates.push((scale as u8 | order_bit | zigzag_bit, body));
+            }
+            None => {
+                let mut body = Vec::with_capacity(slots.len() + 8 * points.len());
+                body.extend_from_slice(&slots);
+                let mut previous_bits = 0u64;
+                for &(_, v) in points {
+                    put_varint(&mut body, v.to_bits() ^ previous_bits);
+                    previous_bits = v.to_bits();
+                }
+                candidates.push((FLOAT_MODE, body));
             }
         }
-        None => {
-            let mut body = Vec::with_capacity(slots.len() + 8 * points.len());
-            body.extend_from_slice(&slots);
-            let mut previous_bits = 0u64;
-            for &(_, v) in points {
-                put_varint(&mut body, v.to_bits() ^ previous_bits);
-                previous_bits = v.to_bits();
+
+        let compressor = &mut self.compressor;
+        let mut best: Option<(u8, Cow<'_, [u8]>)> = None;
+        for (tag, body) in &candidates {
+            // A candidate is kept only if strictly smaller than the best so far, so
+            // the compressor may give up at that size. On a tie the earlier (delta) stays.
+            let bound = best.as_ref().map_or(usize::MAX, |(_, b)| b.len());
+            let (tag, stored) = match deflate(compressor, body, bound.min(body.len())) {
+                Some(packed) => (tag | DEFLATED, Cow::Owned(packed)),
+                None => (*tag, Cow::Borrowed(body.as_slice())),
+            };
+            if stored.len() < bound {
+                best = Some((tag, stored));
             }
-            candidates.push((FLOAT_MODE, body));
         }
-    }
+        let (tag, stored) = best.expect("integer and float mode each push at least one candidate");
 
-    // One compressor for all candidates: miniz_oxide's state is ~300 KB, and
-    // setting it up costs about as much as compressing a chunk.
-    let mut compressor: Option<Compress> = None;
-    let mut best: Option<(u8, Cow<'_, [u8]>)> = None;
-    for (tag, body) in &candidates {
-        // A candidate is kept only if strictly smaller than the best so far, so
-        // the compressor may give up at that size. On a tie the earlier (delta) stays.
-        let bound = best.as_ref().map_or(usize::MAX, |(_, b)| b.len());
-        let (tag, stored) = match deflate(&mut compressor, body, bound.min(body.len())) {
-            Some(packed) => (tag | DEFLATED, Cow::Owned(packed)),
-            None => (*tag, Cow::Borrowed(body.as_slice())),
-        };
-        if stored.len() < bound {
-            best = Some((tag, stored));
-        }
+        let mut out = Vec::with_capacity(1 + MAX_VARINT_BYTES + stored.len());
+        out.push(tag);
+        put_varint(&mut out, points.len() as u64);
+        out.extend_from_slice(&stored);
+        out
     }
-    let (tag, stored) = best.expect("integer and float mode each push at least one candidate");
-
-    let mut out = Vec::with_capacity(1 + MAX_VARINT_BYTES + stored.len());
-    out.push(tag);
-    put_varint(&mut out, points.len() as u64);
-    out.extend_from_slice(&stored);
-    out
 }
 
 /// Decodes a chunk back to its points, values bit-exact. Never panics; allocates

@@ -76,6 +76,8 @@ struct Head {
     /// Policy per active series, by index into `policies`.
     active: HashMap<SeriesId, u16>,
     policies: Vec<Arc<Policy>>,
+    /// The longest retention of each policy, in seconds.
+    max_retention: Vec<u64>,
     pending: Vec<Pending>,
     /// The batch the flusher is writing: still overlaid on reads until written.
     flushing: Arc<Vec<Pending>>,
@@ -219,7 +221,7 @@ impl Store {
 
     fn push(&self, head: &mut Head, id: SeriesId, p: &Incoming<'_>, now: u32, outcome: &mut Ingested) {
         let slot = head.active[&id];
-        let max_retention = head.policies[usize::from(slot)].archives.iter().map(|a| a.retention()).max().unwrap_or(0);
+        let max_retention = head.max_retention[usize::from(slot)];
         if p.ts > i64::from(now) + i64::from(MAX_FUTURE_S) || p.ts > i64::from(u32::MAX) {
             outcome.future += 1;
             self.stats.future.inc();
@@ -241,17 +243,31 @@ impl Store {
     /// flushes run one at a time.
     pub fn flush(&self, now: u32) -> Result<usize, StoreError> {
         let mut windows = self.flusher.lock().expect("flusher lock poisoned");
-        let (batch_points, created, policies) = {
+        let (batch_points, created) = {
             let mut head = self.head.lock().expect("head lock poisoned");
             let taken = Arc::new(std::mem::take(&mut head.pending));
             head.flushing = taken.clone();
-            let policies: HashMap<SeriesId, Arc<Policy>> =
-                taken.iter().map(|p| (p.id, head.policies[usize::from(head.active[&p.id])].clone())).collect();
             let created: Vec<(SeriesId, Box<str>, Arc<Policy>)> = std::mem::take(&mut head.created)
                 .into_iter()
                 .map(|(id, name, slot)| (id, name, head.policies[usize::from(slot)].clone()))
                 .collect();
-            (taken, created, policies)
+            (taken, created)
+        };
+        // Readers overlay the shared, unsorted batch; the flusher sorts a copy.
+        // The sort is stable, so arrival order within a series is kept.
+        let mut sorted = batch_points.as_ref().clone();
+        sorted.sort_by_key(|p| p.id);
+        let policies: HashMap<SeriesId, Arc<Policy>> = {
+            let head = self.head.lock().expect("head lock poisoned");
+            let mut policies = HashMap::new();
+            let mut last = None;
+            for p in &sorted {
+                if last != Some(p.id) {
+                    policies.insert(p.id, head.policies[usize::from(head.active[&p.id])].clone());
+                    last = Some(p.id);
+                }
+            }
+            policies
         };
         let mut batch = WriteBatch::default();
         if let Some((last, _, _)) = created.last() {
@@ -261,17 +277,14 @@ impl Store {
             index::put_series(&mut batch, *id, &SeriesRecord { name: name.to_string(), policy: (**policy).clone() });
             windows.created(*id, policy);
         }
-        let mut order: Vec<usize> = (0..batch_points.len()).collect();
-        order.sort_by_key(|i| batch_points[*i].id); // stable: arrival order within a series
         let chunks = self.chunks();
         let mut start = 0;
-        while start < order.len() {
-            let id = batch_points[order[start]].id;
-            let end = start + order[start..].iter().take_while(|i| batch_points[**i].id == id).count();
+        while start < sorted.len() {
+            let id = sorted[start].id;
+            let end = start + sorted[start..].iter().take_while(|p| p.id == id).count();
             let policy = &policies[&id];
             let mut writes = Writes::new();
-            for i in &order[start..end] {
-                let p = batch_points[*i];
+            for p in &sorted[start..end] {
                 if let Some(archive) = archive_for_age(policy, i64::from(now) - i64::from(p.ts)) {
                     let step = policy.archives[archive].step;
                     writes.insert((archive as u8, p.ts - p.ts % step), p.value);
@@ -407,6 +420,7 @@ fn intern(head: &mut Head, policy: &Policy) -> u16 {
         return i as u16;
     }
     head.policies.push(Arc::new(policy.clone()));
+    head.max_retention.push(policy.archives.iter().map(|a| a.retention()).max().unwrap_or(0));
     (head.policies.len() - 1) as u16
 }
 

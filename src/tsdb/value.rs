@@ -100,7 +100,12 @@ pub fn full_merge(key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands)
     let mut out = Vec::with_capacity(HEADER + points.len() * 2);
     out.push(CHUNK);
     out.extend_from_slice(&expires.to_le_bytes());
-    out.extend_from_slice(&chunk::encode(&points));
+    // RocksDB merges on its own few background threads, so one encoder per
+    // thread keeps the compressor's setup off every merge.
+    thread_local! {
+        static ENCODER: std::cell::RefCell<chunk::Encoder> = std::cell::RefCell::new(chunk::Encoder::default());
+    }
+    out.extend_from_slice(&ENCODER.with(|e| e.borrow_mut().encode(&points)));
     Some(out)
 }
 

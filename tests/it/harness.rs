@@ -289,3 +289,36 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
+
+/// Opens the store of a stopped appliance, to read what it persisted.
+pub fn open_store(data_dir: &Path) -> instantops::tsdb::Store {
+    let rules = instantops::tsdb::schema::Rules::new(Vec::new(), Vec::new());
+    let tuning = instantops::tsdb::Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20 };
+    instantops::tsdb::Store::open(&data_dir.join("tsdb"), rules, &tuning, &instantops::telemetry::Registry::new())
+        .expect("open the stopped appliance's store")
+}
+
+/// The Python with the real client libraries (statsd, graphyte, ...), set up by
+/// tests/run in a venv. Tests that use real clients need it; there is no skip.
+pub fn client_python() -> PathBuf {
+    let path = std::env::var_os("IOPS_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        // tests/run's default target dir.
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| home.join(".cache/instantops-target"));
+        target.join("py-venv/bin/python")
+    });
+    assert!(path.exists(), "no client Python at {} (tests/run creates it; or set IOPS_TEST_PYTHON)", path.display());
+    path
+}
+
+/// Runs a Python script with the client venv; panics with its stderr on failure.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new(client_python()).arg("-c").arg(script).args(args).stdin(Stdio::null()).output().expect("run python");
+    assert!(out.status.success(), "python failed: {}\n{}", String::from_utf8_lossy(&out.stderr), script);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+}

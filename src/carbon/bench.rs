@@ -1,0 +1,213 @@
+//! `instantops bench carbon`: a real Graphite plaintext load generator. It
+//! sends realistic series (2-decimal random-walk gauges, integer counters with
+//! occasional resets, noisy 3-decimal timings) over several TCP connections at a
+//! target rate, then reports what it sent and the achieved rate. With
+//! `--wait-metric`, it also polls a Prometheus endpoint until the receiver has
+//! counted every point, which measures ingest rather than send throughput.
+//!
+//! Timestamps advance one `--interval` per round, ending at the current time,
+//! so a run writes a dense history as a backfill would.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// What to send and where.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub to: String,
+    pub series: u64,
+    /// Points per second in total; 0 means as fast as the receiver takes them.
+    pub rate: u64,
+    pub duration: Duration,
+    pub connections: u64,
+    pub interval: u64,
+    pub prefix: String,
+    /// (URL of a Prometheus text endpoint, metric line prefix) to wait on.
+    pub wait_metric: Option<(String, String)>,
+}
+
+/// What was sent.
+#[derive(Debug)]
+pub struct Report {
+    pub points: u64,
+    pub bytes: u64,
+    pub send_secs: f64,
+    /// Until the receiver counted every point (with `wait_metric`).
+    pub ingest_secs: Option<f64>,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "sent {} points ({:.1} MB) in {:.2} s: {:.0} points/s",
+            self.points,
+            self.bytes as f64 / 1e6,
+            self.send_secs,
+            self.points as f64 / self.send_secs.max(1e-9)
+        );
+        if let Some(t) = self.ingest_secs {
+            s.push_str(&format!("; ingested in {t:.2} s: {:.0} points/s", self.points as f64 / t.max(1e-9)));
+        }
+        s
+    }
+}
+
+/// A small, fast, seedable generator (splitmix64); benchmarks must be repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One series' state: its name and how its next value is made.
+struct Series {
+    name: String,
+    kind: u8,
+    value: i64,
+}
+
+impl Series {
+    /// Appends `name value ts\n`.
+    fn line(&mut self, rng: &mut Rng, ts: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.name.as_bytes());
+        out.push(b' ');
+        match self.kind {
+            // Gauge: a random walk in hundredths (a temperature, a load average).
+            0 => {
+                self.value += rng.below(11) as i64 - 5;
+                let _ = write!(out, "{}.{:02}", self.value.div_euclid(100), self.value.rem_euclid(100));
+            }
+            // Counter: increases by 0..100, resets now and then (a restart).
+            1 => {
+                self.value = if rng.below(5000) == 0 { 0 } else { self.value + rng.below(100) as i64 };
+                let _ = write!(out, "{}", self.value);
+            }
+            // Timing: noisy milliseconds with 3 decimals.
+            _ => {
+                let v = 50_000 + rng.below(450_000) as i64;
+                let _ = write!(out, "{}.{:03}", v / 1000, v % 1000);
+            }
+        }
+        let _ = writeln!(out, " {ts}");
+    }
+}
+
+/// Runs the plan and reports.
+pub fn run(plan: &Plan) -> Result<Report, String> {
+    let connections = plan.connections.clamp(1, plan.series.max(1));
+    let total = if plan.rate == 0 { u64::MAX } else { plan.rate.saturating_mul(plan.duration.as_secs().max(1)) };
+    let rounds = if plan.rate == 0 { u64::MAX } else { total.div_ceil(plan.series.max(1)) };
+    // Ends at now; unlimited runs wrap within the 6 h of the default finest archive.
+    let history = rounds.min(6 * 3600 / plan.interval.max(1));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+    let base = now - history * plan.interval;
+    // The receiver's count before the run, so a reused receiver measures right.
+    let baseline = match &plan.wait_metric {
+        Some((url, metric)) => metric_sum(url, metric)?,
+        None => 0.0,
+    };
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let mut workers = Vec::new();
+    for c in 0..connections {
+        let plan = plan.clone();
+        workers.push(std::thread::spawn(move || -> Result<(u64, u64), String> {
+            let mut stream = TcpStream::connect(&plan.to).map_err(|e| format!("cannot connect to {}: {e}", plan.to))?;
+            stream.set_nodelay(false).map_err(|e| e.to_string())?;
+            let mut rng = Rng(0x5EED ^ c);
+            let mut series: Vec<Series> = (c..plan.series)
+                .step_by(connections as usize)
+                .map(|i| Series {
+                    name: format!("{}.host{:04}.{}.m{}", plan.prefix, i / 100, ["gauge", "counter", "timing"][(i % 3) as usize], i % 100),
+                    kind: (i % 3) as u8,
+                    value: 2000 + (i % 1000) as i64,
+                })
+                .collect();
+            let my_rate = plan.rate as f64 / connections as f64;
+            let (mut sent, mut bytes) = (0u64, 0u64);
+            let mut buf = Vec::with_capacity(128 << 10);
+            let begun = Instant::now();
+            'rounds: for round in 0..rounds {
+                let ts = base + (round % history.max(1)) * plan.interval;
+                for s in series.iter_mut() {
+                    s.line(&mut rng, ts, &mut buf);
+                    sent += 1;
+                    if buf.len() >= 64 << 10 {
+                        stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?;
+                        bytes += buf.len() as u64;
+                        buf.clear();
+                        if Instant::now() >= deadline || (plan.rate > 0 && sent as f64 >= my_rate * plan.duration.as_secs_f64()) {
+                            break 'rounds;
+                        }
+                        if plan.rate > 0 {
+                            // Pace: sleep while ahead of schedule.
+                            let due = Duration::from_secs_f64(sent as f64 / my_rate);
+                            if let Some(ahead) = due.checked_sub(begun.elapsed()) {
+                                std::thread::sleep(ahead);
+                            }
+                        }
+                    }
+                }
+            }
+            stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?;
+            bytes += buf.len() as u64;
+            stream.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+            Ok((sent, bytes))
+        }));
+    }
+    let (mut points, mut bytes) = (0, 0);
+    for w in workers {
+        let (p, b) = w.join().map_err(|_| "a sender thread panicked".to_string())??;
+        points += p;
+        bytes += b;
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    let ingest_secs = match &plan.wait_metric {
+        Some((url, metric)) => Some(wait_for(url, metric, baseline + points as f64, started)?),
+        None => None,
+    };
+    Ok(Report { points, bytes, send_secs, ingest_secs })
+}
+
+/// Polls `url` until the sum of the sample lines starting with `metric`
+/// reaches `target`. Gives up after 10 minutes.
+fn wait_for(url: &str, metric: &str, target: f64, started: Instant) -> Result<f64, String> {
+    let give_up = Instant::now() + Duration::from_secs(600);
+    loop {
+        let counted = metric_sum(url, metric)?;
+        if counted >= target {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if Instant::now() > give_up {
+            return Err(format!("{metric} reached {counted}, not {target}, within 10 minutes"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The sum of the Prometheus sample lines at `url` that start with `metric`.
+fn metric_sum(url: &str, metric: &str) -> Result<f64, String> {
+    let body = http_get(url)?;
+    Ok(body.lines().filter(|l| l.starts_with(metric)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
+}
+
+/// A plain HTTP/1.1 GET, enough for a metrics endpoint on loopback.
+fn http_get(url: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("only http:// URLs are supported, not {url:?}"))?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = TcpStream::connect(host).map_err(|e| format!("cannot connect to {host}: {e}"))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    Ok(body.split_once("\r\n\r\n").map_or(body.clone(), |(_, b)| b.to_string()))
+}
