@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::carbon::listener::{self, Sink};
 use crate::config::{Config, Listen};
 use crate::http;
-use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory};
+use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
 
@@ -125,7 +125,7 @@ async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, r
         let task = tokio::spawn(listener::accept(listener, sink("carbon_tcp"), stopped, listener::serve_plaintext));
         app.push("carbon_tcp", stop, flatten(task), Duration::from_secs(2));
     }
-    if let Some(socket) = bind_udp(app, "carbon_udp", &carbon.udp)? {
+    if let Some(socket) = bind_udp(app, registry, "carbon_udp", &carbon.udp)? {
         let (stop, stopped) = watch::channel(false);
         let sink = sink("carbon_udp");
         let task = tokio::task::spawn_blocking(move || {
@@ -231,10 +231,15 @@ async fn futures_select_all<F: std::future::Future + Unpin>(mut futures: Vec<F>)
 }
 
 /// Binds a UDP socket unless it is "off", and announces it.
-fn bind_udp(app: &mut Services, name: &'static str, listen: &Listen) -> Result<Option<std::net::UdpSocket>> {
+fn bind_udp(app: &mut Services, registry: &Registry, name: &'static str, listen: &Listen) -> Result<Option<std::net::UdpSocket>> {
     let Some(addr) = listen.addr() else { return Ok(None) };
-    let socket = std::net::UdpSocket::bind(addr).with_context(|| format!("cannot bind {name} on {addr}"))?;
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .with_context(|| format!("cannot resolve {name} address {addr}"))?
+        .next()
+        .with_context(|| format!("{name} address {addr} resolves to nothing"))?;
+    let socket = udp::bind(resolved).with_context(|| format!("cannot bind {name} on {addr}"))?;
     let local = socket.local_addr().with_context(|| format!("cannot read the address of {name}"))?;
+    udp::watch_drops(registry, name, local);
     app.listeners.push((name, local));
     announce(&format!("listening {name} {local}"));
     Ok(Some(socket))

@@ -727,7 +727,7 @@ mod tests {
     fn long1_payload(values: &[(&str, &dyn Fn(usize) -> bool)]) -> Vec<u8> {
         let mut out = b"\x80\x02](".to_vec();
         for (name, bit) in values {
-            out.push(SHORT_BINUNICODE);
+            out.push(0x8c); // SHORT_BINUNICODE
             out.push(name.len() as u8);
             out.extend(name.as_bytes());
             out.extend(b"K\x01\x8a\x81");

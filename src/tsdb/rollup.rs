@@ -19,8 +19,15 @@ use super::schema::Policy;
 /// One flush's writes for one series: (archive, aligned timestamp) -> value.
 pub type Writes = BTreeMap<(u8, u32), f64>;
 
-/// Reads the stored points of `archive` in `[from, until)` as (timestamp, value).
-pub type Loader<'a, E> = dyn FnMut(u8, u32, u32) -> Result<Vec<(u32, f64)>, E> + 'a;
+/// What the rollups need to know of one series' stored data.
+pub trait Stored {
+    type Error;
+    /// The stored points of `archive` in `[from, until)`, as (timestamp,
+    /// value), as whisper's ring would read them (overwritten slots absent).
+    fn points(&mut self, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, Self::Error>;
+    /// The newest timestamp stored in `archive`, if any.
+    fn newest(&mut self, archive: u8) -> Result<Option<u32>, Self::Error>;
+}
 
 /// The open rollup window of one series at one archive level.
 struct Window {
@@ -61,9 +68,7 @@ impl Windows {
     }
 
     /// Adds to `writes` the rollups its finer writes cause, level by level.
-    /// `load(archive, from, until)` returns the stored points of `archive` in
-    /// `[from, until)` as (timestamp, value).
-    pub fn propagate<E>(&mut self, id: SeriesId, policy: &Policy, writes: &mut Writes, load: &mut Loader<'_, E>) -> Result<(), E> {
+    pub fn propagate<S: Stored>(&mut self, id: SeriesId, policy: &Policy, writes: &mut Writes, stored: &mut S) -> Result<(), S::Error> {
         // whisper keeps xFilesFactor as a 32-bit float in its header and
         // compares the known fraction with that value.
         let xff = f64::from(policy.x_files_factor as f32);
@@ -79,11 +84,15 @@ impl Windows {
                     slots: vec![f64::NAN; slots].into(),
                     finer_high_water: None,
                 });
+                if window.finer_high_water.is_none() {
+                    // First touch since start: learn how far the stored data goes.
+                    window.finer_high_water = Some(stored.newest(finer)?.unwrap_or(0));
+                }
                 if window.start != start {
                     window.slots.fill(f64::NAN);
                     let stored_may_exist = window.finer_high_water.is_none_or(|hw| start <= hw);
                     if stored_may_exist {
-                        for (ts, v) in load(finer, start, start + step)? {
+                        for (ts, v) in stored.points(finer, start, start + step)? {
                             if let Some(slot) = window.slots.get_mut(((ts - start) / finer_step) as usize) {
                                 *slot = v;
                             }
@@ -95,6 +104,19 @@ impl Windows {
                 for ((_, ts), v) in writes.range((finer, start)..(finer, start + step)) {
                     window.slots[((ts - start) / finer_step) as usize] = *v;
                     newest = newest.max(*ts);
+                }
+                // whisper's ring: a slot this batch gave to the interval one
+                // retention earlier or later no longer holds this interval.
+                let ring = policy.archives[level - 1].retention();
+                for (i, slot) in window.slots.iter_mut().enumerate() {
+                    let ts = u64::from(start) + i as u64 * u64::from(finer_step);
+                    let retaken = |t: u64| u32::try_from(t).is_ok_and(|t| writes.contains_key(&(finer, t)));
+                    if !slot.is_nan()
+                        && !writes.contains_key(&(finer, ts as u32))
+                        && (retaken(ts + ring) || ts.checked_sub(ring).is_some_and(retaken))
+                    {
+                        *slot = f64::NAN;
+                    }
                 }
                 window.finer_high_water = Some(window.finer_high_water.map_or(newest, |hw| hw.max(newest)));
                 let known: Vec<f64> = window.slots.iter().copied().filter(|v| !v.is_nan()).collect();
@@ -124,11 +146,31 @@ mod tests {
         }
     }
 
+    /// Stored data for the tests: a list of (archive, ts, value), and a log of reads.
+    #[derive(Default)]
+    struct Fake {
+        points: Vec<(u8, u32, f64)>,
+        reads: Vec<(u8, u32, u32)>,
+        forbid: bool,
+    }
+
+    impl Stored for Fake {
+        type Error = ();
+        fn points(&mut self, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, ()> {
+            assert!(!self.forbid, "no read expected, got {archive} {from}..{until}");
+            self.reads.push((archive, from, until));
+            Ok(self.points.iter().filter(|(a, ts, _)| *a == archive && (from..until).contains(ts)).map(|(_, ts, v)| (*ts, *v)).collect())
+        }
+        fn newest(&mut self, archive: u8) -> Result<Option<u32>, ()> {
+            Ok(self.points.iter().filter(|(a, _, _)| *a == archive).map(|(_, ts, _)| *ts).max())
+        }
+    }
+
     fn run(policy: &Policy, points: &[(u32, f64)]) -> Writes {
         let mut windows = Windows::default();
         windows.created(1, policy);
         let mut writes: Writes = points.iter().map(|(ts, v)| ((0, *ts), *v)).collect();
-        windows.propagate::<()>(1, policy, &mut writes, &mut |_, _, _| panic!("a new series needs no reads")).expect("no errors");
+        windows.propagate(1, policy, &mut writes, &mut Fake { forbid: true, ..Fake::default() }).expect("no errors");
         writes
     }
 
@@ -158,7 +200,7 @@ mod tests {
         let mut windows = Windows::default();
         windows.created(1, &p);
         let mut writes: Writes = [((0, 650), 9.0), ((0, 600), 1.0)].into_iter().collect();
-        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| Ok(Vec::new())).expect("ok");
+        windows.propagate(1, &p, &mut writes, &mut Fake::default()).expect("ok");
         assert_eq!(writes.get(&(1, 600)), Some(&9.0));
     }
 
@@ -173,7 +215,7 @@ mod tests {
         let mut windows = Windows::default();
         windows.created(1, &p);
         let mut writes: Writes = [((0, 100), 5.0)].into_iter().collect();
-        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| Ok(Vec::new())).expect("ok");
+        windows.propagate(1, &p, &mut writes, &mut Fake::default()).expect("ok");
         assert_eq!(writes.get(&(1, 100)), None);
     }
 
@@ -181,19 +223,27 @@ mod tests {
     fn a_series_seen_first_after_restart_loads_its_window_once() {
         let p = policy(Method::Sum, 0.0);
         let mut windows = Windows::default();
-        let mut loads = Vec::new();
+        let mut stored = Fake { points: vec![(0, 600, 5.0)], ..Fake::default() };
         let mut writes: Writes = [((0, 620), 1.0)].into_iter().collect();
-        windows
-            .propagate::<()>(1, &p, &mut writes, &mut |a, from, until| {
-                loads.push((a, from, until));
-                Ok(if a == 0 { vec![(600, 5.0)] } else { Vec::new() })
-            })
-            .expect("ok");
+        windows.propagate(1, &p, &mut writes, &mut stored).expect("ok");
         assert_eq!(writes.get(&(1, 600)), Some(&6.0), "stored 5 + new 1");
-        assert_eq!(loads, vec![(0, 600, 660), (1, 600, 1200)]);
+        // The 10-minute window needs no read: nothing is stored in the minute archive.
+        assert_eq!(stored.reads, vec![(0, 600, 660)]);
         // The next window of the same series is newer than anything stored.
         let mut writes: Writes = [((0, 660), 2.0)].into_iter().collect();
-        windows.propagate::<()>(1, &p, &mut writes, &mut |_, _, _| panic!("no read for a newer window")).expect("ok");
+        windows.propagate(1, &p, &mut writes, &mut Fake { forbid: true, ..Fake::default() }).expect("ok");
         assert_eq!(writes.get(&(1, 660)), Some(&2.0));
+    }
+
+    #[test]
+    fn a_late_point_after_restart_does_not_hide_stored_newer_windows() {
+        // Regression: the high-water mark came from the first (late) window
+        // touched, so a newer window with stored points skipped its read.
+        let p = policy(Method::Average, 0.0);
+        let mut windows = Windows::default();
+        let mut stored = Fake { points: vec![(0, 700, 1.0)], ..Fake::default() };
+        let mut writes: Writes = [((0, 610), 5.0), ((0, 710), 3.0)].into_iter().collect();
+        windows.propagate(1, &p, &mut writes, &mut stored).expect("ok");
+        assert_eq!(writes.get(&(1, 660)), Some(&2.0), "(3 + stored 1) / 2");
     }
 }

@@ -167,7 +167,9 @@ impl Method {
     /// window's total slot count (for `avg_zero`). `known` is never empty.
     pub fn fold(self, known: &[f64], slots: usize) -> f64 {
         debug_assert!(!known.is_empty());
-        let sum = || known.iter().sum::<f64>();
+        // Python's sum() starts from the integer 0, so a sum of -0.0s is 0.0;
+        // Rust's f64 Sum starts from -0.0. whisper's avg_zero maps zeros to 0.
+        let sum = || known.iter().fold(0.0, |acc, v| acc + v);
         match self {
             Method::Average => sum() / known.len() as f64,
             Method::Sum => sum(),

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{
@@ -24,11 +25,13 @@ use rocksdb::{
 
 use super::index::{self, SeriesRecord};
 use super::keys::{self, SeriesId};
-use super::rollup::{Windows, Writes};
+use super::rollup::{Stored, Windows, Writes};
 use super::schema::{Policy, Rules};
 use super::value;
 use super::{Fetched, StoreError};
 use crate::telemetry::{Counter, Gauge, Registry};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 const CHUNKS: &str = "chunks";
 /// Slots per chunk: 2 h at 10 s, 12 h at 1 min, 5 d at 10 min. Big enough that
@@ -67,14 +70,20 @@ pub struct Store {
     rules: Rules,
     head: Mutex<Head>,
     flusher: Mutex<Windows>,
+    /// The compaction filter's notion of now; 0 = the wall clock. Only
+    /// `compact_at` pins it, so retention can be tested without waiting.
+    clock: Arc<AtomicU32>,
     stats: Stats,
 }
 
 #[derive(Default)]
 struct Head {
-    ids: HashMap<Box<str>, SeriesId>,
+    /// foldhash with a per-process random seed: several times faster than
+    /// SipHash on these short keys, and still not predictable by a sender
+    /// who wants to collide names.
+    ids: FastMap<Box<str>, SeriesId>,
     /// Policy per active series, by index into `policies`.
-    active: HashMap<SeriesId, u16>,
+    active: FastMap<SeriesId, u16>,
     policies: Vec<Arc<Policy>>,
     /// The longest retention of each policy, in seconds.
     max_retention: Vec<u64>,
@@ -126,7 +135,12 @@ impl Store {
         chunk_opts.set_merge_operator(CHUNKS, value::full_merge, value::partial_merge);
         // Chunk bodies are already entropy-coded (chunk.rs); LZ4 would only cost CPU.
         chunk_opts.set_compression_type(DBCompressionType::None);
-        chunk_opts.set_compaction_filter("retention", |_level: u32, _key: &[u8], v: &[u8]| value::expired(unix_now(), v));
+        let clock = Arc::new(AtomicU32::new(0));
+        let filter_clock = clock.clone();
+        chunk_opts.set_compaction_filter("retention", move |_level: u32, _key: &[u8], v: &[u8]| {
+            let pinned = filter_clock.load(Ordering::Relaxed);
+            value::expired(if pinned == 0 { unix_now() } else { pinned }, v)
+        });
         // Revisit every file daily so expired chunks go even where nothing is written.
         chunk_opts.set_periodic_compaction_seconds(86_400);
         chunk_opts.set_write_buffer_size((tuning.memtable_bytes / 2).max(4 << 20));
@@ -151,6 +165,7 @@ impl Store {
             rules,
             head: Mutex::new(Head { next_id, ..Head::default() }),
             flusher: Mutex::new(Windows::default()),
+            clock,
             stats,
         })
     }
@@ -283,14 +298,7 @@ impl Store {
             let id = sorted[start].id;
             let end = start + sorted[start..].iter().take_while(|p| p.id == id).count();
             let policy = &policies[&id];
-            let mut writes = Writes::new();
-            for p in &sorted[start..end] {
-                if let Some(archive) = archive_for_age(policy, i64::from(now) - i64::from(p.ts)) {
-                    let step = policy.archives[archive].step;
-                    writes.insert((archive as u8, p.ts - p.ts % step), p.value);
-                }
-            }
-            windows.propagate(id, policy, &mut writes, &mut |archive, from, until| self.read_stored(id, policy, archive, from, until))?;
+            let writes = self.plan_writes(&mut windows, id, policy, &sorted[start..end], now)?;
             put_operands(&mut batch, chunks, id, policy, &writes);
             start = end;
         }
@@ -300,6 +308,88 @@ impl Store {
         self.stats.flushes.inc();
         self.stats.pending.set(self.pending() as i64);
         Ok(flushed)
+    }
+
+    /// One series' writes for a flush, in whisper's `update_many` order: the
+    /// points of each archive (finest first) are written and propagated before
+    /// the older points of the next archive overwrite what they must.
+    fn plan_writes(
+        &self,
+        windows: &mut Windows,
+        id: SeriesId,
+        policy: &Policy,
+        points: &[Pending],
+        now: u32,
+    ) -> Result<Writes, StoreError> {
+        let mut writes = Writes::new();
+        for archive in 0..policy.archives.len() {
+            let step = policy.archives[archive].step;
+            let mut group = Writes::new();
+            for p in points {
+                if archive_for_age(policy, i64::from(now) - i64::from(p.ts)) == Some(archive) {
+                    group.insert((archive as u8, p.ts - p.ts % step), p.value);
+                }
+            }
+            if group.is_empty() {
+                continue;
+            }
+            // whisper's ring has one slot per interval modulo the retention: an
+            // old point takes the slot of the interval one retention later, and
+            // within one batch the later interval, written after, takes it back.
+            let retention = policy.archives[archive].retention();
+            let a = archive as u8;
+            group.retain(|(_, ts), _| {
+                u32::try_from(u64::from(*ts) + retention).map_or(true, |later| !points_has(points, policy, now, a, later))
+            });
+            // The slot taken from a later interval is a tombstone (NaN), over what
+            // earlier archives' rollups planned there; it does not propagate, as
+            // whisper re-aggregates only the intervals it wrote.
+            for (_, ts) in group.keys() {
+                let later = u64::from(*ts) + retention;
+                if later <= u64::from(now) + u64::from(MAX_FUTURE_S) {
+                    writes.insert((a, later as u32), f64::NAN);
+                }
+            }
+            // The rollups read stored data with this flush's earlier writes on top.
+            let mut stored = StoredSeries { store: self, id, policy, planned: &writes };
+            windows.propagate(id, policy, &mut group, &mut stored)?;
+            writes.extend(group);
+        }
+        Ok(writes)
+    }
+
+    /// The points of one archive in `[from, until)` as whisper's ring holds
+    /// them: a point whose slot a point one retention later also claims is gone.
+    fn read_ring(&self, id: SeriesId, policy: &Policy, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, StoreError> {
+        let mut points = self.read_stored(id, policy, archive, from, until)?;
+        let retention = policy.archives[usize::from(archive)].retention();
+        let (later_from, later_until) = (u64::from(from) + retention, u64::from(until) + retention);
+        if points.is_empty() || later_from > u64::from(u32::MAX) {
+            return Ok(points);
+        }
+        let later_until = later_until.min(u64::from(u32::MAX)) as u32;
+        let later = self.read_stored(id, policy, archive, later_from as u32, later_until)?;
+        if !later.is_empty() {
+            let taken: std::collections::HashSet<u64> = later.iter().map(|(ts, _)| u64::from(*ts)).collect();
+            points.retain(|(ts, _)| !taken.contains(&(u64::from(*ts) + retention)));
+        }
+        Ok(points)
+    }
+
+    /// The newest stored timestamp of one archive.
+    fn newest_stored(&self, id: SeriesId, policy: &Policy, archive: u8) -> Result<Option<u32>, StoreError> {
+        let step = policy.archives[usize::from(archive)].step;
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::chunk(id, archive, 0).to_vec());
+        opts.set_iterate_upper_bound(keys::chunk(id, archive, u32::MAX).to_vec());
+        for item in self.db.iterator_cf_opt(self.chunks(), opts, IteratorMode::End) {
+            let (k, v) = item?;
+            let Some((_, _, chunk_start)) = keys::parse_chunk(&k) else { continue };
+            if let Some((slot, _)) = value::points(&v).map_err(StoreError::Corrupt)?.last() {
+                return Ok(Some(chunk_start + slot * step));
+            }
+        }
+        Ok(None)
     }
 
     /// The stored points of one archive in `[from, until)`, as (ts, value).
@@ -361,7 +451,7 @@ impl Store {
         let count = ((end - start) / step) as usize;
         let mut values = vec![None; count];
         let (lo, hi) = (u32::try_from(start).unwrap_or(0), u32::try_from(end).unwrap_or(u32::MAX));
-        for (ts, v) in self.read_stored(id, &policy, archive as u8, lo, hi)? {
+        for (ts, v) in self.read_ring(id, &policy, archive as u8, lo, hi)? {
             values[((i64::from(ts) - start) / step) as usize] = Some(v);
         }
         // Points not yet flushed, oldest first so the later write wins.
@@ -400,6 +490,14 @@ impl Store {
         Ok(())
     }
 
+    /// Compacts as if the time were `now`: chunks past retention then are dropped.
+    pub fn compact_at(&self, now: u32) -> Result<(), StoreError> {
+        self.clock.store(now, Ordering::Relaxed);
+        let result = self.compact();
+        self.clock.store(0, Ordering::Relaxed);
+        result
+    }
+
     /// Bytes of SST files (after `compact`, the on-disk size of the data).
     pub fn disk_bytes(&self) -> u64 {
         let sst = |cf: Option<&rocksdb::ColumnFamily>| match cf {
@@ -412,6 +510,44 @@ impl Store {
     /// Series held in the head.
     pub fn active_series(&self) -> usize {
         self.head.lock().expect("head lock poisoned").active.len()
+    }
+}
+
+/// Whether the batch `points` writes aligned `ts` into `archive`.
+fn points_has(points: &[Pending], policy: &Policy, now: u32, archive: u8, ts: u32) -> bool {
+    let step = policy.archives[usize::from(archive)].step;
+    points
+        .iter()
+        .any(|p| p.ts - p.ts % step == ts && archive_for_age(policy, i64::from(now) - i64::from(p.ts)) == Some(usize::from(archive)))
+}
+
+/// One series' stored data as the rollups read it: RocksDB, with the writes
+/// this flush has planned so far on top.
+struct StoredSeries<'a> {
+    store: &'a Store,
+    id: SeriesId,
+    policy: &'a Policy,
+    planned: &'a Writes,
+}
+
+impl Stored for StoredSeries<'_> {
+    type Error = StoreError;
+    fn points(&mut self, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, StoreError> {
+        let stored = self.store.read_ring(self.id, self.policy, archive, from, until)?;
+        let planned = self.planned.range((archive, from)..(archive, until));
+        if planned.clone().next().is_none() {
+            return Ok(stored);
+        }
+        let mut merged: std::collections::BTreeMap<u32, f64> = stored.into_iter().collect();
+        for ((_, ts), v) in planned {
+            merged.insert(*ts, *v);
+        }
+        Ok(merged.into_iter().filter(|(_, v)| !v.is_nan()).collect())
+    }
+    fn newest(&mut self, archive: u8) -> Result<Option<u32>, StoreError> {
+        let stored = self.store.newest_stored(self.id, self.policy, archive)?;
+        let planned = self.planned.range((archive, 0)..=(archive, u32::MAX)).next_back().map(|((_, ts), _)| *ts);
+        Ok(stored.max(planned))
     }
 }
 
@@ -545,5 +681,24 @@ mod tests {
         assert_eq!(got.values.iter().flatten().count(), 100);
         assert!(store.disk_bytes() < 20_000, "{} bytes on disk", store.disk_bytes());
         let _ = Archive { step: 1, points: 1 };
+    }
+
+    #[test]
+    fn chunks_past_retention_are_dropped_and_the_space_reclaimed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(dir.path(), rules("1s:10m", Method::Average, 0.5));
+        let pts: Vec<Incoming> =
+            (0..500).map(|i| Incoming { name: "short.lived", ts: i64::from(NOW) - 550 + i, value: i as f64 }).collect();
+        store.ingest(&pts, NOW).expect("ingest");
+        store.flush(NOW).expect("flush");
+        store.compact_at(NOW).expect("compact");
+        let full = store.disk_bytes();
+        let kept = store.fetch("short.lived", i64::from(NOW) - 600, i64::from(NOW), NOW).expect("fetch").expect("series");
+        assert_eq!(kept.values.iter().flatten().count(), 500);
+        // An hour later every chunk is past its 10-minute retention.
+        store.compact_at(NOW + 3600).expect("compact");
+        assert!(store.disk_bytes() < full, "{} bytes before, {} after", full, store.disk_bytes());
+        let gone = store.fetch("short.lived", i64::from(NOW) - 600, i64::from(NOW), NOW).expect("fetch").expect("series");
+        assert_eq!(gone.values.iter().flatten().count(), 0, "expired chunks are deleted, not just hidden");
     }
 }

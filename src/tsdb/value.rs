@@ -1,6 +1,9 @@
 //! Values of the chunk column family and the RocksDB merge operator and
 //! compaction filter that act on them.
 //!
+//! A NaN value is a tombstone: the slot is empty again (whisper's ring slot
+//! taken by another interval). Carbon never stores NaN, so no value is lost.
+//!
 //! Every flush appends one *operand* per (series, archive, chunk): the raw
 //! points of that flush, in arrival order. RocksDB folds operands into a
 //! compressed *chunk* when it compacts or reads a key (full merge); when it
@@ -63,11 +66,14 @@ fn decode_into(value: &[u8], out: &mut Vec<(u32, f64)>) -> Result<(), String> {
     }
 }
 
-/// The points of a stored value, sorted by slot, one per slot (the last write wins).
+/// The points of a stored value, sorted by slot, one per slot (the last write
+/// wins), without tombstones.
 pub fn points(value: &[u8]) -> Result<Vec<(u32, f64)>, String> {
     let mut all = Vec::new();
     decode_into(value, &mut all)?;
-    Ok(last_write_wins(all))
+    let mut points = last_write_wins(all);
+    points.retain(|(_, v)| !v.is_nan());
+    Ok(points)
 }
 
 /// Sorts by slot keeping, for each slot, the value written last.
@@ -96,7 +102,10 @@ pub fn full_merge(key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands)
             tracing::error!(key = ?key, error = %e, "skipping an undecodable chunk value");
         }
     }
-    let points = last_write_wins(all);
+    let mut points = last_write_wins(all);
+    // A full merge sees the key's whole history, so a tombstone has done its
+    // work once the value it covers is folded away.
+    points.retain(|(_, v)| !v.is_nan());
     let mut out = Vec::with_capacity(HEADER + points.len() * 2);
     out.push(CHUNK);
     out.extend_from_slice(&expires.to_le_bytes());
