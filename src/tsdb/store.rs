@@ -41,6 +41,9 @@ const SLOTS_PER_CHUNK: u32 = 720;
 /// Points may be this far in the future (clock skew); later ones are dropped
 /// and counted (compat-spec 3.6 item 11).
 pub const MAX_FUTURE_S: u32 = 600;
+/// Flush planning runs on this many threads, one shard of series each: the
+/// machine's two cores (ingest threads sleep on backpressure meanwhile).
+const FLUSH_SHARDS: usize = 2;
 
 /// How the store is sized; shares of the memory budget.
 #[derive(Clone, Debug)]
@@ -69,7 +72,10 @@ pub struct Store {
     db: Arc<DB>,
     rules: Rules,
     head: Mutex<Head>,
-    flusher: Mutex<Windows>,
+    /// Serialises flushes.
+    flush_lock: Mutex<()>,
+    /// Rollup windows, sharded by series id so a flush plans shards in parallel.
+    windows: Vec<Mutex<Windows>>,
     /// The compaction filter's notion of now; 0 = the wall clock. Only
     /// `compact_at` pins it, so retention can be tested without waiting.
     clock: Arc<AtomicU32>,
@@ -164,7 +170,8 @@ impl Store {
             db: Arc::new(db),
             rules,
             head: Mutex::new(Head { next_id, ..Head::default() }),
-            flusher: Mutex::new(Windows::default()),
+            flush_lock: Mutex::new(()),
+            windows: (0..FLUSH_SHARDS).map(|_| Mutex::new(Windows::default())).collect(),
             clock,
             stats,
         })
@@ -257,7 +264,7 @@ impl Store {
     /// Moves every pending point into RocksDB. Safe to call from any thread;
     /// flushes run one at a time.
     pub fn flush(&self, now: u32) -> Result<usize, StoreError> {
-        let mut windows = self.flusher.lock().expect("flusher lock poisoned");
+        let _one_at_a_time = self.flush_lock.lock().expect("flush lock poisoned");
         let (batch_points, created) = {
             let mut head = self.head.lock().expect("head lock poisoned");
             let taken = Arc::new(std::mem::take(&mut head.pending));
@@ -268,41 +275,64 @@ impl Store {
                 .collect();
             (taken, created)
         };
-        // Readers overlay the shared, unsorted batch; the flusher sorts a copy.
-        // The sort is stable, so arrival order within a series is kept.
-        let mut sorted = batch_points.as_ref().clone();
-        sorted.sort_by_key(|p| p.id);
+        // Readers overlay the shared, unsorted batch; the flusher works on
+        // copies split by shard and sorted by series. The sort is stable, so
+        // arrival order within a series is kept.
+        let shards = self.windows.len();
+        let mut parts: Vec<Vec<Pending>> = vec![Vec::with_capacity(batch_points.len() / shards + 1); shards];
+        for p in batch_points.iter() {
+            parts[p.id as usize % shards].push(*p);
+        }
         let policies: HashMap<SeriesId, Arc<Policy>> = {
             let head = self.head.lock().expect("head lock poisoned");
             let mut policies = HashMap::new();
-            let mut last = None;
-            for p in &sorted {
-                if last != Some(p.id) {
-                    policies.insert(p.id, head.policies[usize::from(head.active[&p.id])].clone());
-                    last = Some(p.id);
-                }
+            for p in batch_points.iter() {
+                policies.entry(p.id).or_insert_with(|| head.policies[usize::from(head.active[&p.id])].clone());
             }
             policies
         };
-        let mut batch = WriteBatch::default();
+        let mut index_batch = WriteBatch::default();
         if let Some((last, _, _)) = created.last() {
-            batch.put(keys::meta("next_id"), (last + 1).to_be_bytes());
+            index_batch.put(keys::meta("next_id"), (last + 1).to_be_bytes());
         }
         for (id, name, policy) in &created {
-            index::put_series(&mut batch, *id, &SeriesRecord { name: name.to_string(), policy: (**policy).clone() });
-            windows.created(*id, policy);
+            index::put_series(&mut index_batch, *id, &SeriesRecord { name: name.to_string(), policy: (**policy).clone() });
+            self.windows[*id as usize % shards].lock().expect("windows lock poisoned").created(*id, policy);
         }
-        let chunks = self.chunks();
-        let mut start = 0;
-        while start < sorted.len() {
-            let id = sorted[start].id;
-            let end = start + sorted[start..].iter().take_while(|p| p.id == id).count();
-            let policy = &policies[&id];
-            let writes = self.plan_writes(&mut windows, id, policy, &sorted[start..end], now)?;
-            put_operands(&mut batch, chunks, id, policy, &writes);
-            start = end;
+        // The series index first: a crash between the two writes leaves named
+        // series without points, never points without a name.
+        self.db.write(index_batch)?;
+        // Shards plan and write in parallel; each owns its series' windows.
+        let outcomes: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(shard, mut points)| {
+                    let policies = &policies;
+                    scope.spawn(move || -> Result<(), StoreError> {
+                        points.sort_by_key(|p| p.id);
+                        let mut windows = self.windows[shard].lock().expect("windows lock poisoned");
+                        let chunks = self.chunks();
+                        let mut batch = WriteBatch::default();
+                        let mut start = 0;
+                        while start < points.len() {
+                            let id = points[start].id;
+                            let end = start + points[start..].iter().take_while(|p| p.id == id).count();
+                            let policy = &policies[&id];
+                            let writes = self.plan_writes(&mut windows, id, policy, &points[start..end], now)?;
+                            put_operands(&mut batch, chunks, id, policy, &writes);
+                            start = end;
+                        }
+                        self.db.write(batch)?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Io("a flush thread panicked".into())))).collect()
+        });
+        for outcome in outcomes {
+            outcome?;
         }
-        self.db.write(batch)?;
         let flushed = batch_points.len();
         self.head.lock().expect("head lock poisoned").flushing = Arc::new(Vec::new());
         self.stats.flushes.inc();
@@ -338,9 +368,14 @@ impl Store {
             // within one batch the later interval, written after, takes it back.
             let retention = policy.archives[archive].retention();
             let a = archive as u8;
-            group.retain(|(_, ts), _| {
-                u32::try_from(u64::from(*ts) + retention).map_or(true, |later| !points_has(points, policy, now, a, later))
-            });
+            let retaken: Vec<(u8, u32)> = group
+                .keys()
+                .filter(|(_, ts)| u32::try_from(u64::from(*ts) + retention).is_ok_and(|later| group.contains_key(&(a, later))))
+                .copied()
+                .collect();
+            for key in retaken {
+                group.remove(&key);
+            }
             // The slot taken from a later interval is a tombstone (NaN), over what
             // earlier archives' rollups planned there; it does not propagate, as
             // whisper re-aggregates only the intervals it wrote.
@@ -511,14 +546,6 @@ impl Store {
     pub fn active_series(&self) -> usize {
         self.head.lock().expect("head lock poisoned").active.len()
     }
-}
-
-/// Whether the batch `points` writes aligned `ts` into `archive`.
-fn points_has(points: &[Pending], policy: &Policy, now: u32, archive: u8, ts: u32) -> bool {
-    let step = policy.archives[usize::from(archive)].step;
-    points
-        .iter()
-        .any(|p| p.ts - p.ts % step == ts && archive_for_age(policy, i64::from(now) - i64::from(p.ts)) == Some(usize::from(archive)))
 }
 
 /// One series' stored data as the rollups read it: RocksDB, with the writes
