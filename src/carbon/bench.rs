@@ -107,8 +107,10 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     let connections = plan.connections.clamp(1, plan.series.max(1));
     let total = if plan.rate == 0 { u64::MAX } else { plan.rate.saturating_mul(plan.duration.as_secs().max(1)) };
     let rounds = if plan.rate == 0 { u64::MAX } else { total.div_ceil(plan.series.max(1)) };
-    // Ends at now; unlimited runs wrap within the 6 h of the default finest archive.
-    let history = rounds.min(6 * 3600 / plan.interval.max(1));
+    // Ends at now, and stays 15 minutes inside the 6 h of the default finest
+    // archive, so a long run wraps around instead of writing at the edge of
+    // retention (where every point would also be a ring overwrite).
+    let history = rounds.min((6 * 3600 - 900) / plan.interval.max(1)).max(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
     let base = now - history * plan.interval;
     // The receiver's count before the run, so a reused receiver measures right.
