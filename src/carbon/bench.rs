@@ -5,8 +5,9 @@
 //! `--wait-metric`, it also polls a Prometheus endpoint until the receiver has
 //! counted every point, which measures ingest rather than send throughput.
 //!
-//! Timestamps advance one `--interval` per round, ending at the current time,
-//! so a run writes a dense history as a backfill would.
+//! Timestamps advance one `--interval` per round up to the current time, so a
+//! run writes a dense history as a backfill would; later rounds carry the wall
+//! clock, as live senders do.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -107,9 +108,10 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     let connections = plan.connections.clamp(1, plan.series.max(1));
     let total = if plan.rate == 0 { u64::MAX } else { plan.rate.saturating_mul(plan.duration.as_secs().max(1)) };
     let rounds = if plan.rate == 0 { u64::MAX } else { total.div_ceil(plan.series.max(1)) };
-    // Ends at now, and stays 15 minutes inside the 6 h of the default finest
-    // archive, so a long run wraps around instead of writing at the edge of
-    // retention (where every point would also be a ring overwrite).
+    // A backfill that ends at now and starts 15 minutes inside the 6 h of the
+    // default finest archive (not at the edge of retention, where every point
+    // would also be a whisper ring overwrite). Rounds past it carry the wall
+    // clock, as live senders do: time never runs backwards in the load.
     let history = rounds.min((6 * 3600 - 900) / plan.interval.max(1)).max(1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
     let base = now - history * plan.interval;
@@ -140,7 +142,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
             let mut buf = Vec::with_capacity(128 << 10);
             let begun = Instant::now();
             'rounds: for round in 0..rounds {
-                let ts = base + (round % history.max(1)) * plan.interval;
+                let ts = if round < history { base + round * plan.interval } else { wall_clock() };
                 for s in series.iter_mut() {
                     s.line(&mut rng, ts, &mut buf);
                     sent += 1;
@@ -179,6 +181,10 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
         None => None,
     };
     Ok(Report { points, bytes, send_secs, ingest_secs })
+}
+
+fn wall_clock() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Polls `url` until the sum of the sample lines starting with `metric`
