@@ -518,10 +518,17 @@ impl Store {
 
     /// Flushes RocksDB's memtables and compacts everything (benchmarks, tests).
     pub fn compact(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.db.flush_cf(self.chunks())?;
+        self.persist()?;
         self.db.compact_range_cf(self.chunks(), None::<&[u8]>, None::<&[u8]>);
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
+    /// Writes RocksDB's memtables to SST files, so the next open has no WAL to
+    /// replay (an orderly stop calls this after the last flush).
+    pub fn persist(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.db.flush_cf(self.chunks())?;
         Ok(())
     }
 
