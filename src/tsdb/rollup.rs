@@ -58,15 +58,6 @@ impl Windows {
         }
     }
 
-    /// Bytes held per series, for the memory estimate.
-    pub fn len(&self) -> usize {
-        self.open.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.open.is_empty()
-    }
-
     /// Adds to `writes` the rollups its finer writes cause, level by level.
     pub fn propagate<S: Stored>(&mut self, id: SeriesId, policy: &Policy, writes: &mut Writes, stored: &mut S) -> Result<(), S::Error> {
         // whisper keeps xFilesFactor as a 32-bit float in its header and
