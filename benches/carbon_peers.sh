@@ -402,6 +402,14 @@ rocks_breakdown() {  # sst / wal / other bytes and counts of a RocksDB dir
 	echo "total=$all sst=$sst wal=$wal"
 }
 sst_bytes() { find "$1" -maxdepth 1 -name '*.sst' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}'; }
+# Distinct (series, timestamp) pairs among POINTS points of 10k series: the
+# generator backfills at most 2070 rounds (6 h less 15 min, at 10 s), then sends
+# wall-clock timestamps, which repeat within each 10 s slot.
+unique_points() { awk -v p="$1" 'BEGIN{r = int((p + 9999) / 10000); if (r > 2070) r = 2070; u = r * 10000; if (u > p) u = p; print u}'; }
+# One row of disk.tsv: VARIANT RECEIVER POINTS UNIQUE MOMENT TOTAL_BYTES DATA_BYTES NOTES
+disk_row() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$(fdiv "$6" "$3")" "$(fdiv "$7" "$3")" "$8" >>"$dsum"
+}
 phase_disk() {
 	local variant args dir pid points t k tsdb vmd st
 	local dsum="$OUT/disk.tsv"
@@ -416,24 +424,21 @@ phase_disk() {
 		bench_run "$pid" "$IO_CARBON" "${args[@]}" --wait-metric "$IO_METRICS" "$IO_COUNTER"
 		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
-		local uniq; uniq=$(awk -v p="$points" 'BEGIN{r = int((p + 9999) / 10000); if (r > 2160) r = 2160; u = r * 10000; if (u > p) u = p; print u}')
+		local uniq; uniq=$(unique_points "$points")
 		say "disk $variant instantops: sent $points (unique (series,ts) ~$uniq), rss peak $B_RSS_MAX"
 		stop_pid "$pid" 120; st=$STOP_SECS
 		say "  SIGTERM took ${st}s; after stop: $(rocks_breakdown "$tsdb")"
-		printf '%s\tinstantops\t%s\t%s\tafter SIGTERM\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$points" "$uniq" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" \
-			"$(fdiv "$(dir_bytes "$tsdb")" "$points")" "$(fdiv "$(sst_bytes "$tsdb")" "$points")" "$(rocks_breakdown "$tsdb")" >>"$dsum"
+		disk_row "$variant" instantops "$points" "$uniq" "after SIGTERM" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" "$(rocks_breakdown "$tsdb")"
 		start_instantops "$dir/data" "$dir/io2"; pid=$START_PID
 		for ((t = 0; t <= COMPACT_WAIT; t += 10)); do
 			say "  restarted +${t}s: $(rocks_breakdown "$tsdb")"
-			printf '%s\tinstantops\t%s\t%s\trestarted +%ss\t%s\t%s\t%s\t%s\t%s\n' "$variant" "$points" "$uniq" "$t" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" \
-				"$(fdiv "$(dir_bytes "$tsdb")" "$points")" "$(fdiv "$(sst_bytes "$tsdb")" "$points")" "$(rocks_breakdown "$tsdb")" >>"$dsum"
+			disk_row "$variant" instantops "$points" "$uniq" "restarted +${t}s" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" "$(rocks_breakdown "$tsdb")"
 			[ $t -lt "$COMPACT_WAIT" ] && sleep 10
 		done
 		stop_pid "$pid" 120; st=$STOP_SECS
 		local compactions; compactions=$(cat "$tsdb"/LOG* 2>/dev/null | grep -c '"event": "compaction_finished"' || true)
 		say "  second SIGTERM took ${st}s; final: $(rocks_breakdown "$tsdb"); compaction_finished events in LOGs: $compactions"
-		printf '%s\tinstantops\t%s\t%s\tafter restart+%ss and SIGTERM\t%s\t%s\t%s\t%s\t%s compactions_logged=%s\n' "$variant" "$points" "$uniq" "$COMPACT_WAIT" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" \
-			"$(fdiv "$(dir_bytes "$tsdb")" "$points")" "$(fdiv "$(sst_bytes "$tsdb")" "$points")" "$(rocks_breakdown "$tsdb")" "$compactions" >>"$dsum"
+		disk_row "$variant" instantops "$points" "$uniq" "after restart+${COMPACT_WAIT}s and SIGTERM" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" "$(rocks_breakdown "$tsdb") compactions_logged=$compactions"
 		ls -l "$tsdb" >>"$LOG"
 		rm -rf "$dir"
 		# VictoriaMetrics
@@ -444,7 +449,7 @@ phase_disk() {
 		bench_run "$pid" "$VM_GRAPHITE" "${args[@]}" --wait-metric "$VM_METRICS" "$VM_COUNTER"
 		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
-		uniq=$(awk -v p="$points" 'BEGIN{r = int((p + 9999) / 10000); if (r > 2160) r = 2160; u = r * 10000; if (u > p) u = p; print u}')
+		uniq=$(unique_points "$points")
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_flush" >/dev/null
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_merge" >/dev/null
 		sleep 1
@@ -454,11 +459,9 @@ phase_disk() {
 		done
 		sleep 2
 		say "disk $variant VictoriaMetrics: sent $points; after force_flush+force_merge: total $(dir_bytes "$vmd") data/ $(dir_bytes "$vmd/data") indexdb/ $(dir_bytes "$vmd/indexdb")"
-		printf '%s\tvictoriametrics\t%s\t%s\tforce_flush+force_merge\t%s\t%s\t%s\t%s\tindexdb=%s\n' "$variant" "$points" "$uniq" "$(dir_bytes "$vmd")" "$(dir_bytes "$vmd/data")" \
-			"$(fdiv "$(dir_bytes "$vmd")" "$points")" "$(fdiv "$(dir_bytes "$vmd/data")" "$points")" "$(dir_bytes "$vmd/indexdb")" >>"$dsum"
+		disk_row "$variant" victoriametrics "$points" "$uniq" "force_flush+force_merge" "$(dir_bytes "$vmd")" "$(dir_bytes "$vmd/data")" "indexdb=$(dir_bytes "$vmd/indexdb")"
 		stop_pid "$pid" 120; st=$STOP_SECS
-		printf '%s\tvictoriametrics\t%s\t%s\tafter SIGTERM\t%s\t%s\t%s\t%s\tindexdb=%s\n' "$variant" "$points" "$uniq" "$(dir_bytes "$vmd")" "$(dir_bytes "$vmd/data")" \
-			"$(fdiv "$(dir_bytes "$vmd")" "$points")" "$(fdiv "$(dir_bytes "$vmd/data")" "$points")" "$(dir_bytes "$vmd/indexdb")" >>"$dsum"
+		disk_row "$variant" victoriametrics "$points" "$uniq" "after SIGTERM" "$(dir_bytes "$vmd")" "$(dir_bytes "$vmd/data")" "indexdb=$(dir_bytes "$vmd/indexdb")"
 		rm -rf "$dir"
 	done
 	{ echo; echo "## Disk (bytes per point sent; sst_or_data = instantops *.sst / VM data/)"; echo; column -t -s $'\t' "$dsum"; } | tee -a "$OUT/summary.md"

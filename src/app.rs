@@ -181,8 +181,7 @@ impl Services {
         if waits.is_empty() {
             return std::future::pending().await;
         }
-        let ((name, outcome), index, _) = futures_select_all(waits).await;
-        let _ = index;
+        let (name, outcome) = first_of(waits).await;
         match outcome {
             Ok(Ok(())) => anyhow::anyhow!("{name} stopped unexpectedly"),
             Ok(Err(e)) => e.context(format!("{name} failed")),
@@ -218,16 +217,17 @@ impl Services {
     }
 }
 
-/// Awaits the first of several futures; a tiny stand-in for
+/// Awaits the first of several futures to finish; a stand-in for
 /// `futures::select_all`, which would pull in a crate for one call.
-async fn futures_select_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> (F::Output, usize, Vec<F>) {
+async fn first_of<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> F::Output {
     std::future::poll_fn(move |cx| {
-        for (i, f) in futures.iter_mut().enumerate() {
-            if let std::task::Poll::Ready(out) = std::pin::Pin::new(f).poll(cx) {
-                return std::task::Poll::Ready((out, i, Vec::new()));
-            }
-        }
-        std::task::Poll::Pending
+        futures
+            .iter_mut()
+            .find_map(|f| match std::pin::Pin::new(f).poll(cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+            .map_or(std::task::Poll::Pending, std::task::Poll::Ready)
     })
     .await
 }

@@ -121,25 +121,6 @@ impl Config {
         problems.extend(self.alerts.validate());
         problems
     }
-
-    /// Every listener by its contract name, in start order, with "off" ones included.
-    pub fn listeners(&self) -> Vec<(&'static str, &Listen)> {
-        vec![
-            ("http", &self.http.listen),
-            ("statsd_udp", &self.statsd.udp),
-            ("statsd_tcp", &self.statsd.tcp),
-            ("statsd_admin", &self.statsd.admin),
-            ("carbon_tcp", &self.carbon.tcp),
-            ("carbon_udp", &self.carbon.udp),
-            ("carbon_pickle", &self.carbon.pickle),
-            ("syslog_udp", &self.logs.syslog_udp),
-            ("syslog_tcp", &self.logs.syslog_tcp),
-            ("json_tcp", &self.logs.json_tcp),
-            ("gelf_udp", &self.logs.gelf_udp),
-            ("resp", &self.logs.resp),
-            ("elasticsearch", &self.logs.elasticsearch),
-        ]
-    }
 }
 
 fn decode(table: &Table, path: &[String]) -> Result<Config, Problem> {

@@ -87,7 +87,8 @@ struct Head {
     /// foldhash with a per-process random seed: several times faster than
     /// SipHash on these short keys, and still not predictable by a sender
     /// who wants to collide names.
-    ids: FastMap<Box<str>, SeriesId>,
+    /// The value carries the policy slot too, so a point costs one lookup.
+    ids: FastMap<Box<str>, (SeriesId, u16)>,
     /// Policy per active series, by index into `policies`.
     active: FastMap<SeriesId, u16>,
     policies: Vec<Arc<Policy>>,
@@ -189,7 +190,7 @@ impl Store {
             let mut head = self.head.lock().expect("head lock poisoned");
             for p in points {
                 match head.ids.get(p.name).copied() {
-                    Some(id) => self.push(&mut head, id, p, now, &mut outcome),
+                    Some((id, slot)) => self.push(&mut head, id, slot, p, now, &mut outcome),
                     None => misses.push(*p),
                 }
             }
@@ -212,28 +213,26 @@ impl Store {
         }
         let mut head = self.head.lock().expect("head lock poisoned");
         for p in &misses {
-            let id = match head.ids.get(p.name).copied() {
-                Some(id) => id,
-                None => match known.get(p.name).and_then(Option::as_ref) {
-                    Some((id, policy)) => {
-                        let slot = intern(&mut head, policy);
-                        head.ids.insert(p.name.into(), *id);
-                        head.active.insert(*id, slot);
-                        *id
-                    }
-                    None => {
-                        let id = head.next_id;
-                        head.next_id += 1;
-                        let slot = intern(&mut head, &self.rules.policy(p.name));
-                        head.ids.insert(p.name.into(), id);
-                        head.active.insert(id, slot);
-                        head.created.push((id, p.name.into(), slot));
-                        self.stats.series_created.inc();
-                        id
-                    }
-                },
+            let (id, slot) = match head.ids.get(p.name).copied() {
+                Some(known) => known,
+                None => {
+                    let (id, slot) = match known.get(p.name).and_then(Option::as_ref) {
+                        Some((id, policy)) => (*id, intern(&mut head, policy)),
+                        None => {
+                            let id = head.next_id;
+                            head.next_id += 1;
+                            let slot = intern(&mut head, &self.rules.policy(p.name));
+                            head.created.push((id, p.name.into(), slot));
+                            self.stats.series_created.inc();
+                            (id, slot)
+                        }
+                    };
+                    head.ids.insert(p.name.into(), (id, slot));
+                    head.active.insert(id, slot);
+                    (id, slot)
+                }
             };
-            self.push(&mut head, id, p, now, &mut outcome);
+            self.push(&mut head, id, slot, p, now, &mut outcome);
         }
         self.stats.active_series.set(head.active.len() as i64);
         drop(head);
@@ -241,8 +240,7 @@ impl Store {
         Ok(outcome)
     }
 
-    fn push(&self, head: &mut Head, id: SeriesId, p: &Incoming<'_>, now: u32, outcome: &mut Ingested) {
-        let slot = head.active[&id];
+    fn push(&self, head: &mut Head, id: SeriesId, slot: u16, p: &Incoming<'_>, now: u32, outcome: &mut Ingested) {
         let max_retention = head.max_retention[usize::from(slot)];
         if p.ts > i64::from(now) + i64::from(MAX_FUTURE_S) || p.ts > i64::from(u32::MAX) {
             outcome.future += 1;
@@ -453,8 +451,8 @@ impl Store {
     pub fn series(&self, name: &str) -> Result<Option<(SeriesId, Arc<Policy>)>, StoreError> {
         {
             let head = self.head.lock().expect("head lock poisoned");
-            if let Some(id) = head.ids.get(name) {
-                return Ok(Some((*id, head.policies[usize::from(head.active[id])].clone())));
+            if let Some((id, slot)) = head.ids.get(name) {
+                return Ok(Some((*id, head.policies[usize::from(*slot)].clone())));
             }
         }
         match index::lookup(&self.db, name)? {

@@ -116,8 +116,13 @@ fn oversized_pickle_frame_closes_only_that_connection() {
     let mut conn = app.tcp("carbon_pickle");
     conn.write_all(&(1u32 << 20).to_be_bytes()).expect("write");
     let mut buf = [0u8; 1];
-    let closed = std::io::Read::read(&mut conn, &mut buf);
-    assert!(matches!(closed, Ok(0)) || closed.is_err(), "the server closed the connection");
+    // EOF or a reset means closed; a read timeout (the harness sets 10 s)
+    // would mean the server kept the connection open.
+    match std::io::Read::read(&mut conn, &mut buf) {
+        Ok(0) => {}
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {}
+        other => panic!("the server should have closed the connection, got {other:?}"),
+    }
     wait_counter(&app, "instantops_bad_lines_total{input=\"carbon_pickle\"}", 1.0);
     let t = now() - 10;
     app.send_tcp("carbon_pickle", &frame(&pickle(&format!("[('p.after', ({t}, 7))]"), 2)));
