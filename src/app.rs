@@ -45,7 +45,14 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
-        let state = http::AppState::new(registry.clone(), budget.clone(), log.clone(), config.http.token.clone(), app.listeners.clone());
+        let state = http::AppState::new(
+            registry.clone(),
+            budget.clone(),
+            log.clone(),
+            config.http.token.clone(),
+            app.listeners.clone(),
+            http::Backends { store: store.clone(), graphite: config.graphite.clone() },
+        );
         let router = http::router(state.clone(), config.http.max_body.as_usize());
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {

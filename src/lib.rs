@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod app;
 pub mod carbon;
 pub mod config;
+pub mod graphite;
 pub mod http;
 pub mod logs;
 pub mod statsd;

@@ -37,6 +37,7 @@ pub struct Config {
     pub memory: crate::telemetry::MemoryConfig,
     pub statsd: crate::statsd::Config,
     pub carbon: crate::carbon::Config,
+    pub graphite: crate::graphite::Config,
     pub logs: crate::logs::Config,
     pub alerts: crate::alerts::Config,
 }
@@ -117,6 +118,7 @@ impl Config {
         problems.extend(self.memory.validate());
         problems.extend(self.statsd.validate());
         problems.extend(self.carbon.validate());
+        problems.extend(self.graphite.validate());
         problems.extend(self.logs.validate());
         problems.extend(self.alerts.validate());
         problems

@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 pub mod error;
+mod graphite;
 mod status;
 
 use std::net::SocketAddr;
@@ -52,6 +53,12 @@ impl Config {
     }
 }
 
+/// The stores and subsystem settings handlers read.
+pub struct Backends {
+    pub store: Arc<crate::tsdb::Store>,
+    pub graphite: crate::graphite::Config,
+}
+
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -65,6 +72,7 @@ pub struct Shared {
     pub listeners: Vec<(&'static str, SocketAddr)>,
     pub started: Instant,
     pub ready: AtomicBool,
+    pub backends: Backends,
     auth_failures: Counter,
     requests: [Counter; 5],
 }
@@ -83,6 +91,7 @@ impl AppState {
         log: LogHandle,
         token: Option<String>,
         listeners: Vec<(&'static str, SocketAddr)>,
+        backends: Backends,
     ) -> AppState {
         let auth_failures = registry.counter("instantops_http_auth_failures_total", "Writes refused for a missing or wrong token.", &[]);
         let requests = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
@@ -96,6 +105,7 @@ impl AppState {
             listeners,
             started: Instant::now(),
             ready: AtomicBool::new(false),
+            backends,
             auth_failures,
             requests,
         }))
@@ -112,7 +122,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/healthz", get(status::healthz))
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::prometheus))
-        .route("/api/config/log_level", get(admin::get_log_level));
+        .route("/api/config/log_level", get(admin::get_log_level))
+        .merge(graphite::routes());
     reads
         .merge(writes)
         .fallback(not_found)

@@ -504,9 +504,43 @@ impl Store {
         Ok(Some(Fetched { start, step, values }))
     }
 
-    /// Series names under a prefix, for `/metrics/find` and tests.
+    /// Series names under a prefix, sorted, at most `limit`: the index plus the
+    /// series created since the last flush (for `/metrics/find` and globs).
     pub fn names_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        index::names_with_prefix(&self.db, prefix, limit)
+        let fresh: Vec<String> = {
+            let head = self.head.lock().expect("head lock poisoned");
+            head.created.iter().filter(|(_, name, _)| name.starts_with(prefix)).map(|(_, name, _)| name.to_string()).collect()
+        };
+        let mut names = index::names_with_prefix(&self.db, prefix, limit)?;
+        if !fresh.is_empty() {
+            names.extend(fresh);
+            names.sort_unstable();
+            names.dedup();
+            names.truncate(limit);
+        }
+        Ok(names)
+    }
+
+    /// Names of the series with `tag=value` (tagged series only).
+    pub fn names_with_tag(&self, tag: &str, value: &str) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        for id in index::series_with_tag(&self.db, tag, value)? {
+            if let Some(record) = index::record(&self.db, id)? {
+                names.push(record.name);
+            }
+        }
+        let fresh: Vec<String> = {
+            let head = self.head.lock().expect("head lock poisoned");
+            head.created
+                .iter()
+                .filter(|(_, name, _)| index::tags(name).iter().any(|(k, v)| *k == tag && *v == value))
+                .map(|(_, name, _)| name.to_string())
+                .collect()
+        };
+        names.extend(fresh);
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 
     /// Ids of series with `tag=value`.

@@ -2,7 +2,10 @@
 //! Every test starts its own appliance (see harness.rs) and runs in parallel.
 
 mod carbon;
+mod graphite_api;
+mod graphite_web;
 mod harness;
+mod render_diff;
 mod skeleton;
 mod tidy;
 mod tsdb_model;

@@ -1,0 +1,82 @@
+//! The render functions, each as graphite-web 1.1.8's `render/functions.py`
+//! defines it: the same values, names, tags and quirks. Parameters (names,
+//! order, `*args`) come from graphite-web's own `/functions` metadata
+//! (`functions.json`), which `/functions` serves for the implemented ones.
+
+mod calculate;
+mod combine;
+mod filter;
+mod special;
+mod transform;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::eval::{Args, Context, EvalError, Param, Value};
+
+pub type Run = fn(&mut Context<'_>, &mut Args<'_>) -> Result<Value, EvalError>;
+
+/// An implemented function.
+pub struct Spec {
+    pub params: &'static [Param],
+    pub run: Run,
+}
+
+/// graphite-web's `/functions` output for all 151 functions of 1.1.8.
+pub const METADATA: &str = include_str!("../functions.json");
+
+/// The metadata parsed; graphite-web writes `Infinity` (not JSON) for a few
+/// defaults, kept here as the string "Infinity".
+pub fn metadata_json() -> serde_json::Value {
+    serde_json::from_str(&METADATA.replace(": Infinity", ": \"Infinity\"")).expect("embedded functions.json parses")
+}
+
+/// Every implemented function, by name.
+fn implemented() -> Vec<(&'static str, Run)> {
+    let mut all = Vec::new();
+    all.extend_from_slice(combine::FUNCTIONS);
+    all.extend_from_slice(transform::FUNCTIONS);
+    all.extend_from_slice(calculate::FUNCTIONS);
+    all.extend_from_slice(filter::FUNCTIONS);
+    all.extend_from_slice(special::FUNCTIONS);
+    all
+}
+
+fn registry() -> &'static HashMap<&'static str, Spec> {
+    static REGISTRY: OnceLock<HashMap<&'static str, Spec>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let meta = metadata_json();
+        implemented()
+            .into_iter()
+            .map(|(name, run)| {
+                let params: Vec<Param> = meta[name]["params"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("functions.json has no params for {name}"))
+                    .iter()
+                    .map(|p| Param {
+                        name: Box::leak(p["name"].as_str().unwrap_or_default().to_string().into_boxed_str()),
+                        multiple: p["multiple"].as_bool().unwrap_or(false),
+                        kind: Box::leak(p["type"].as_str().unwrap_or_default().to_string().into_boxed_str()),
+                    })
+                    .collect();
+                (name, Spec { params: Box::leak(params.into_boxed_slice()), run })
+            })
+            .collect()
+    })
+}
+
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    registry().get(name)
+}
+
+/// Names of the implemented functions, sorted.
+pub fn names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = registry().keys().copied().collect();
+    names.sort_unstable();
+    names
+}
+
+/// Shorthand for a series-list result.
+fn list(series: Vec<super::series::Series>) -> Result<Value, EvalError> {
+    Ok(Value::List(series))
+}

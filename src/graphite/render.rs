@@ -1,0 +1,324 @@
+//! `/render`: parameters (query string and form body merged), evaluation and
+//! the output formats json, csv, raw and pickle, byte-for-byte as graphite-web
+//! writes them.
+
+use super::eval::{Context, EvalError, Limits};
+use super::series::{Series, py_repr};
+use super::{expr, timespec};
+use crate::tsdb::Store;
+
+/// A finished answer: status, content type and body.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn error(status: u16, message: String) -> Reply {
+        let body = serde_json::json!({ "error": message }).to_string().into_bytes();
+        Reply { status, content_type: "application/json", body }
+    }
+}
+
+/// All values of a repeated parameter.
+pub fn all<'p>(params: &'p [(String, String)], key: &str) -> Vec<&'p str> {
+    params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+}
+
+pub fn first<'p>(params: &'p [(String, String)], key: &str) -> Option<&'p str> {
+    params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The request's (from, until, now), graphite-web's defaults and swap.
+pub fn time_range(params: &[(String, String)], wall: i64) -> Result<(i64, i64, i64), String> {
+    let now = match first(params, "now") {
+        Some(n) => timespec::parse(n, wall).map_err(|e| e.to_string())?,
+        None => wall,
+    };
+    let from = timespec::parse(first(params, "from").unwrap_or("-1d"), now).map_err(|e| e.to_string())?;
+    let until = timespec::parse(first(params, "until").unwrap_or("now"), now).map_err(|e| e.to_string())?;
+    if from == until {
+        return Err("Invalid empty time range".into());
+    }
+    Ok(if from > until { (until, from, now) } else { (from, until, now) })
+}
+
+pub fn render(store: &Store, params: &[(String, String)], limits: Limits, wall: i64) -> Reply {
+    let (from, until, now) = match time_range(params, wall) {
+        Ok(t) => t,
+        Err(e) => return Reply::error(400, e),
+    };
+    let xff = match first(params, "xFilesFactor").map(str::parse::<f64>) {
+        None => 0.0,
+        Some(Ok(x)) if (0.0..=1.0).contains(&x) => x,
+        Some(_) => return Reply::error(400, "xFilesFactor must be a number from 0 to 1".into()),
+    };
+    let mut targets: Vec<&str> = all(params, "target");
+    if targets.is_empty() {
+        targets = all(params, "target[]");
+    }
+    let mut ctx = Context::new(store, from, until, now, xff, limits);
+    for (k, v) in params {
+        if let Some(name) = k.strip_prefix("template[").and_then(|r| r.strip_suffix(']')) {
+            ctx.templates.insert(name.to_string(), v.clone());
+        }
+    }
+    let mut data: Vec<Series> = Vec::new();
+    for target in targets.iter().filter(|t| !t.trim().is_empty()) {
+        let parsed = match expr::parse(target) {
+            Ok(p) => p,
+            Err(e) => return Reply::error(400, e.to_string()),
+        };
+        match ctx.target(&parsed) {
+            Ok(series) => data.extend(series),
+            Err(EvalError::Bad(m)) => return Reply::error(400, format!("target {target:?}: {m}")),
+            Err(EvalError::TooLarge(m)) => return Reply::error(422, m),
+            Err(EvalError::Internal(m)) => return Reply::error(500, m),
+        }
+    }
+    let format = first(params, "format").unwrap_or(if first(params, "rawData").is_some() { "raw" } else { "png" });
+    let jsonp = first(params, "jsonp").filter(|j| !j.is_empty());
+    let body = match format {
+        "json" => {
+            let max_points = first(params, "maxDataPoints")
+                .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|m| m.parse::<usize>().ok())
+                .filter(|m| *m > 0);
+            let text =
+                json(&mut data, max_points, first(params, "noNullPoints").is_some(), first(params, "pretty").is_some_and(|p| p != "0"));
+            return match jsonp {
+                Some(cb) => Reply { status: 200, content_type: "text/javascript", body: format!("{cb}({text})").into_bytes() },
+                None => Reply { status: 200, content_type: "application/json", body: text.into_bytes() },
+            };
+        }
+        "csv" => return Reply { status: 200, content_type: "text/csv", body: csv(&data).into_bytes() },
+        "raw" => return Reply { status: 200, content_type: "text/plain", body: raw(&data).into_bytes() },
+        "pickle" => pickle(&data),
+        "png" | "svg" | "pdf" => {
+            return Reply::error(501, format!("format={format} (images) is not implemented yet; use format=json, csv, raw or pickle"));
+        }
+        other => return Reply::error(400, format!("unknown format {other:?}; use json, csv, raw or pickle")),
+    };
+    Reply { status: 200, content_type: "application/pickle", body }
+}
+
+/// Timestamps `start, start + step * vpp, ...` up to `end` inclusive, zipped
+/// with the consolidated values (graphite-web's `datapoints()`).
+fn datapoints(s: &Series) -> Vec<(Option<f64>, i64)> {
+    let stride = (s.step * s.vpp.max(1) as i64).max(1);
+    s.points().into_iter().zip((s.start..=s.end).step_by(stride as usize)).collect()
+}
+
+/// graphite-web's `renderViewJson`.
+pub fn json(data: &mut [Series], max_points: Option<usize>, no_nulls: bool, pretty: bool) -> String {
+    let mut out: Vec<String> = Vec::new();
+    if data.iter().any(|s| !s.values.is_empty()) {
+        let start = data.iter().map(|s| s.start).min().unwrap_or(0);
+        let end = data.iter().map(|s| s.end).max().unwrap_or(0);
+        let range = end - start;
+        for s in data.iter_mut() {
+            if let Some(max) = max_points {
+                if max == 1 {
+                    s.vpp = s.values.len().max(1);
+                } else {
+                    let n = range as f64 / s.step as f64;
+                    if (max as f64) < n {
+                        let vpp = (n / max as f64).ceil() as usize;
+                        let spp = vpp as i64 * s.step;
+                        let nudge = spp + s.start.rem_euclid(s.step) - s.start.rem_euclid(spp);
+                        s.start += nudge;
+                        let lose = (nudge / s.step) as usize;
+                        let drop = lose.saturating_sub(1).min(s.values.len());
+                        s.values.drain(..drop);
+                        s.vpp = vpp;
+                    }
+                }
+            }
+            let mut points = datapoints(s);
+            if no_nulls {
+                points.retain(|(v, _)| v.is_some_and(|v| !v.is_nan()));
+                if points.is_empty() {
+                    continue;
+                }
+            }
+            let points: Vec<String> = points.into_iter().map(|(v, t)| format!("[{}, {t}]", json_float(v))).collect();
+            let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{}: {}", json_str(k), json_str(v))).collect();
+            out.push(format!(
+                "{{\"target\": {}, \"tags\": {{{}}}, \"datapoints\": [{}]}}",
+                json_str(&s.name),
+                tags.join(", "),
+                points.join(", ")
+            ));
+        }
+    }
+    if pretty {
+        // Re-indent through serde (pretty output is for people, not byte-compatibility).
+        let text = format!("[{}]", out.join(", "));
+        return serde_json::from_str::<serde_json::Value>(&text.replace("1e9999", "\"Infinity\""))
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(text);
+    }
+    format!("[{}]", out.join(", "))
+}
+
+/// A JSON string literal (Python's json.dumps with ensure_ascii).
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value as graphite-web's JSON spells it: Python's repr, null for NaN and
+/// gaps, 1e9999 for infinities.
+fn json_float(v: Option<f64>) -> String {
+    match v {
+        None => "null".into(),
+        Some(v) if v.is_nan() => "null".into(),
+        Some(v) if v == f64::INFINITY => "1e9999".into(),
+        Some(v) if v == f64::NEG_INFINITY => "-1e9999".into(),
+        Some(v) => py_repr(v),
+    }
+}
+
+/// graphite-web's CSV: `name,YYYY-MM-DD HH:MM:SS,value` rows, `\r\n` endings.
+pub fn csv(data: &[Series]) -> String {
+    let mut out = String::new();
+    for s in data {
+        let step = s.step * s.vpp.max(1) as i64;
+        for (i, v) in s.points().into_iter().enumerate() {
+            let name =
+                if s.name.contains([',', '"', '\r', '\n']) { format!("\"{}\"", s.name.replace('"', "\"\"")) } else { s.name.clone() };
+            let value = v.map(py_repr).unwrap_or_default();
+            out.push_str(&format!("{name},{},{value}\r\n", timespec::format_utc(s.start + i as i64 * step)));
+        }
+    }
+    out
+}
+
+/// graphite-web's raw format: `name,start,end,step|v1,v2,...` per series.
+pub fn raw(data: &[Series]) -> String {
+    let mut out = String::new();
+    for s in data {
+        let values: Vec<String> = s.points().into_iter().map(|v| v.map(py_repr).unwrap_or_else(|| "None".into())).collect();
+        out.push_str(&format!("{},{},{},{}|{}\n", s.name, s.start, s.end, s.step, values.join(",")));
+    }
+    out
+}
+
+/// Pickle protocol 2: a list of graphite-web's `getInfo()` dicts.
+pub fn pickle(data: &[Series]) -> Vec<u8> {
+    let mut p = vec![0x80, 2, b']', b'('];
+    for s in data {
+        p.extend_from_slice(b"}(");
+        let text = |p: &mut Vec<u8>, t: &str| {
+            p.push(b'X');
+            p.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            p.extend_from_slice(t.as_bytes());
+        };
+        let int = |p: &mut Vec<u8>, v: i64| match i32::try_from(v) {
+            Ok(v) => {
+                p.push(b'J');
+                p.extend_from_slice(&v.to_le_bytes());
+            }
+            Err(_) => {
+                p.push(b'G');
+                p.extend_from_slice(&(v as f64).to_be_bytes());
+            }
+        };
+        let float = |p: &mut Vec<u8>, v: f64| {
+            p.push(b'G');
+            p.extend_from_slice(&v.to_be_bytes());
+        };
+        text(&mut p, "name");
+        text(&mut p, &s.name);
+        text(&mut p, "start");
+        int(&mut p, s.start);
+        text(&mut p, "end");
+        int(&mut p, s.end);
+        text(&mut p, "step");
+        int(&mut p, s.step);
+        text(&mut p, "values");
+        p.extend_from_slice(b"](");
+        for v in s.points() {
+            match v {
+                Some(v) => float(&mut p, v),
+                None => p.push(b'N'),
+            }
+        }
+        p.push(b'e');
+        text(&mut p, "pathExpression");
+        text(&mut p, &s.path_expression);
+        text(&mut p, "valuesPerPoint");
+        int(&mut p, s.vpp as i64);
+        text(&mut p, "consolidationFunc");
+        text(&mut p, s.consolidation.name());
+        text(&mut p, "xFilesFactor");
+        float(&mut p, s.xff);
+        p.push(b'u');
+    }
+    p.extend_from_slice(b"e.");
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(values: Vec<Option<f64>>) -> Series {
+        let n = values.len() as i64;
+        Series::new("a.b", 1000, 1000 + 10 * n, 10, values, 0.0)
+    }
+
+    #[test]
+    fn json_shape() {
+        let mut data = vec![series(vec![Some(1.0), None, Some(0.1), Some(f64::INFINITY), Some(f64::NAN)])];
+        assert_eq!(
+            json(&mut data, None, false, false),
+            r#"[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 1000], [null, 1010], [0.1, 1020], [1e9999, 1030], [null, 1040]]}]"#
+        );
+        let mut data = vec![series(vec![Some(1.0), None])];
+        assert_eq!(json(&mut data, None, true, false), r#"[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 1000]]}]"#);
+        let mut data = vec![series(vec![None, None])];
+        assert_eq!(json(&mut data, None, true, false), "[]");
+        let mut data = vec![series((1..=10).map(|v| Some(f64::from(v))).collect())];
+        let one = json(&mut data, Some(1), false, false);
+        assert_eq!(one, r#"[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[5.5, 1000]]}]"#);
+    }
+
+    #[test]
+    fn text_formats() {
+        let data = vec![series(vec![Some(1.0), None])];
+        assert_eq!(raw(&data), "a.b,1000,1020,10|1.0,None\n");
+        assert_eq!(csv(&data), "a.b,1970-01-01 00:16:40,1.0\r\na.b,1970-01-01 00:16:50,\r\n");
+        let p = pickle(&data);
+        assert!(p.starts_with(&[0x80, 2, b']']) && p.ends_with(b"e."));
+    }
+
+    #[test]
+    fn ranges() {
+        let p = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(time_range(&p(&[]), 100_000), Ok((100_000 - 86_400, 100_000, 100_000)));
+        assert_eq!(time_range(&p(&[("from", "2000"), ("until", "1000")]), 5000), Ok((1000, 2000, 5000)));
+        assert!(time_range(&p(&[("from", "1000"), ("until", "1000")]), 5000).unwrap_err().contains("empty time range"));
+        assert!(time_range(&p(&[("from", "-5m")]), 5000).is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! The Graphite-web routes: request parsing (query string and form body
+//! merged, as graphite-web merges them) and the blocking store work off the
+//! async threads. The semantics live in `crate::graphite`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::graphite::render::Reply;
+use crate::graphite::{find, functions, render, tags};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/render", get(render_view).post(render_view))
+        .route("/render/", get(render_view).post(render_view))
+        .route("/metrics/find", get(find_view).post(find_view))
+        .route("/metrics/find/", get(find_view).post(find_view))
+        .route("/metrics/expand", get(expand_view).post(expand_view))
+        .route("/metrics/index.json", get(index_view))
+        .route("/tags/findSeries", get(find_series).post(find_series))
+        .route("/version", get(version))
+        .route("/version/", get(version))
+        .route("/functions", get(functions_view))
+        .route("/functions/", get(functions_view))
+        .route("/functions/{name}", get(function_view))
+}
+
+/// Query string pairs, then form-body pairs (when the body is a form).
+fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form && !body.is_empty() {
+        out.extend(form_urlencoded::parse(body).into_owned());
+    }
+    out
+}
+
+fn respond(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn blocking(state: AppState, work: impl FnOnce(&AppState) -> Reply + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(move || work(&state)).await {
+        Ok(reply) => respond(reply),
+        Err(e) => ApiError::Internal(format!("the query thread failed: {e}")).into_response(),
+    }
+}
+
+fn wall_clock() -> i64 {
+    i64::from(crate::tsdb::store::unix_now())
+}
+
+async fn render_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| render::render(&s.backends.store, &p, s.backends.graphite.limits(), wall_clock())).await
+}
+
+async fn find_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| find::find_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn expand_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| find::expand_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn index_view(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let p = params(query, &HeaderMap::new(), &Bytes::new());
+    blocking(state, move |s| find::index_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn find_series(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| {
+        let exprs: Vec<String> = render::all(&p, "expr").into_iter().map(str::to_string).collect();
+        match tags::find_series(&s.backends.store, &exprs, s.backends.graphite.max_series) {
+            Ok(names) => Reply { status: 200, content_type: "application/json", body: serde_json::to_vec(&names).unwrap_or_default() },
+            Err(e) => Reply::error(400, e.to_string()),
+        }
+    })
+    .await
+}
+
+async fn version() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], crate::graphite::VERSION).into_response()
+}
+
+/// graphite-web's `/functions` metadata, for the implemented functions only.
+fn metadata() -> serde_json::Map<String, serde_json::Value> {
+    let all = functions::metadata_json();
+    let mut out = serde_json::Map::new();
+    for name in functions::names() {
+        if let Some(entry) = all.get(name) {
+            let mut entry = entry.clone();
+            entry["name"] = serde_json::Value::String(name.to_string());
+            out.insert(name.to_string(), entry);
+        }
+    }
+    out
+}
+
+async fn functions_view(RawQuery(query): RawQuery) -> Response {
+    let p = params(query, &HeaderMap::new(), &Bytes::new());
+    let grouped = render::first(&p, "grouped").is_some_and(|g| g != "0" && !g.is_empty());
+    let group = render::first(&p, "group");
+    let mut meta = metadata();
+    if let Some(g) = group {
+        meta.retain(|_, v| v["group"] == g);
+    }
+    let value = if grouped {
+        let mut by_group = serde_json::Map::new();
+        for (name, entry) in meta {
+            let g = entry["group"].as_str().unwrap_or("Ungrouped").to_string();
+            by_group.entry(g).or_insert_with(|| serde_json::json!({}))[&name] = entry;
+        }
+        serde_json::Value::Object(by_group)
+    } else {
+        serde_json::Value::Object(meta)
+    };
+    let text = value.to_string().replace("\"Infinity\"", "1e9999");
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+async fn function_view(Path(name): Path<String>) -> Response {
+    match metadata().remove(&name) {
+        Some(entry) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], entry.to_string().replace("\"Infinity\"", "1e9999"))
+            .into_response(),
+        None => ApiError::NotFound(format!("no function {name:?}")).into_response(),
+    }
+}
