@@ -42,21 +42,17 @@ fn alias(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     )
 }
 
-fn alias_by_node(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
-    let nodes = a.rest("nodes");
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = agg_key(&s, &nodes);
-                s
-            })
-            .collect(),
-    )
+fn alias_by_node(c: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    alias_by_key(c, a, "nodes")
 }
 
-fn alias_by_tags(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
-    let nodes = a.rest("tags");
+/// graphite-web's aliasByTags is aliasByNode under another parameter name.
+fn alias_by_tags(c: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    alias_by_key(c, a, "tags")
+}
+
+fn alias_by_key(_: &mut Context<'_>, a: &mut Args<'_>, param: &str) -> Result<Value, EvalError> {
+    let nodes = a.rest(param);
     let s = a.series("seriesList")?;
     list(
         s.into_iter()

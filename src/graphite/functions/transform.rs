@@ -180,22 +180,26 @@ fn non_negative_delta(v: Option<f64>, prev: Option<f64>, max: Option<f64>, min: 
     (None, v)
 }
 
+/// The non-negative deltas of a series' points (`_nonNegativeDelta` in turn).
+fn non_negative_deltas(s: &Series, max: Option<f64>, min: Option<f64>) -> Vec<Option<f64>> {
+    let mut prev = None;
+    s.points()
+        .into_iter()
+        .map(|v| {
+            let (d, p) = non_negative_delta(v, prev, max, min);
+            prev = p;
+            d
+        })
+        .collect()
+}
+
 fn non_negative_derivative(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let (max, min) = (a.opt_number("maxValue")?, a.opt_number("minValue")?);
     let s = a.series("seriesList")?;
     list(
         s.into_iter()
             .map(|s| {
-                let mut prev = None;
-                let values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        let (d, p) = non_negative_delta(v, prev, max, min);
-                        prev = p;
-                        d
-                    })
-                    .collect();
+                let values = non_negative_deltas(&s, max, min);
                 let name = format!("nonNegativeDerivative({})", s.name);
                 derived(s, "nonNegativeDerivative", "1".into(), name, values)
             })
@@ -209,17 +213,8 @@ fn per_second(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError>
     list(
         s.into_iter()
             .map(|s| {
-                let mut prev = None;
                 let step = s.step as f64;
-                let values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        let (d, p) = non_negative_delta(v, prev, max, min);
-                        prev = p;
-                        d.map(|d| round6(d / step))
-                    })
-                    .collect();
+                let values = non_negative_deltas(&s, max, min).into_iter().map(|d| d.map(|d| round6(d / step))).collect();
                 let name = format!("perSecond({})", s.name);
                 derived(s, "perSecond", "1".into(), name, values)
             })
