@@ -12,6 +12,7 @@ pub mod config;
 pub mod graphite;
 pub mod http;
 pub mod logs;
+pub mod splitmix;
 pub mod statsd;
 pub mod telemetry;
 pub mod tsdb;

@@ -13,6 +13,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::splitmix::SplitMix;
+
 /// What to send and where.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -54,22 +56,6 @@ impl Report {
     }
 }
 
-/// A small, fast, seedable generator (splitmix64); benchmarks must be repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// One series' state: its name and how its next value is made.
 struct Series {
     name: String,
@@ -79,7 +65,7 @@ struct Series {
 
 impl Series {
     /// Appends `name value ts\n`.
-    fn line(&mut self, rng: &mut Rng, ts: u64, out: &mut Vec<u8>) {
+    fn line(&mut self, rng: &mut SplitMix, ts: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(self.name.as_bytes());
         out.push(b' ');
         match self.kind {
@@ -128,7 +114,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
         workers.push(std::thread::spawn(move || -> Result<(u64, u64), String> {
             let mut stream = TcpStream::connect(&plan.to).map_err(|e| format!("cannot connect to {}: {e}", plan.to))?;
             stream.set_nodelay(false).map_err(|e| e.to_string())?;
-            let mut rng = Rng(0x5EED ^ c);
+            let mut rng = SplitMix(0x5EED ^ c);
             let mut series: Vec<Series> = (c..plan.series)
                 .step_by(connections as usize)
                 .map(|i| Series {

@@ -69,14 +69,6 @@ fn flag(params: &[(String, String)], key: &str) -> bool {
     first(params, key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) != 0
 }
 
-fn error_reply(e: EvalError) -> Reply {
-    match e {
-        EvalError::Bad(m) => Reply::error(400, m),
-        EvalError::TooLarge(m) => Reply::error(422, m),
-        EvalError::Internal(m) => Reply::error(500, m),
-    }
-}
-
 /// `/metrics/find`.
 pub fn find_view(store: &Store, params: &[(String, String)], limit: usize) -> Reply {
     let Some(mut query) = first(params, "query").map(str::to_string) else {
@@ -101,7 +93,7 @@ pub fn find_view(store: &Store, params: &[(String, String)], limit: usize) -> Re
     }
     let mut nodes = match find(store, &query, limit) {
         Ok(n) => n,
-        Err(e) => return error_reply(e),
+        Err(e) => return e.into(),
     };
     if leaves_only {
         nodes.retain(|n| n.is_leaf);
@@ -186,7 +178,7 @@ pub fn expand_view(store: &Store, params: &[(String, String)], limit: usize) -> 
     for query in all(params, "query") {
         let nodes = match find(store, query, limit) {
             Ok(n) => n,
-            Err(e) => return error_reply(e),
+            Err(e) => return e.into(),
         };
         let mut paths: Vec<String> = nodes.into_iter().filter(|n| n.is_leaf || !leaves_only).map(|n| n.path).collect();
         paths.sort();

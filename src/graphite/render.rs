@@ -21,6 +21,18 @@ impl Reply {
     }
 }
 
+/// The status each kind of evaluation error gets: the client's fault (400),
+/// a request past the `[graphite]` limits (422), or ours (500).
+impl From<EvalError> for Reply {
+    fn from(e: EvalError) -> Reply {
+        match e {
+            EvalError::Bad(m) => Reply::error(400, m),
+            EvalError::TooLarge(m) => Reply::error(422, m),
+            EvalError::Internal(m) => Reply::error(500, m),
+        }
+    }
+}
+
 /// All values of a repeated parameter.
 pub fn all<'p>(params: &'p [(String, String)], key: &str) -> Vec<&'p str> {
     params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
@@ -73,13 +85,12 @@ pub fn render(store: &Store, params: &[(String, String)], limits: Limits, wall: 
         match ctx.target(&parsed) {
             Ok(series) => data.extend(series),
             Err(EvalError::Bad(m)) => return Reply::error(400, format!("target {target:?}: {m}")),
-            Err(EvalError::TooLarge(m)) => return Reply::error(422, m),
-            Err(EvalError::Internal(m)) => return Reply::error(500, m),
+            Err(e) => return e.into(),
         }
     }
     let format = first(params, "format").unwrap_or(if first(params, "rawData").is_some() { "raw" } else { "png" });
     let jsonp = first(params, "jsonp").filter(|j| !j.is_empty());
-    let body = match format {
+    match format {
         "json" => {
             let max_points = first(params, "maxDataPoints")
                 .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
@@ -87,20 +98,19 @@ pub fn render(store: &Store, params: &[(String, String)], limits: Limits, wall: 
                 .filter(|m| *m > 0);
             let text =
                 json(&mut data, max_points, first(params, "noNullPoints").is_some(), first(params, "pretty").is_some_and(|p| p != "0"));
-            return match jsonp {
+            match jsonp {
                 Some(cb) => Reply { status: 200, content_type: "text/javascript", body: format!("{cb}({text})").into_bytes() },
                 None => Reply { status: 200, content_type: "application/json", body: text.into_bytes() },
-            };
+            }
         }
-        "csv" => return Reply { status: 200, content_type: "text/csv", body: csv(&data).into_bytes() },
-        "raw" => return Reply { status: 200, content_type: "text/plain", body: raw(&data).into_bytes() },
-        "pickle" => pickle(&data),
+        "csv" => Reply { status: 200, content_type: "text/csv", body: csv(&data).into_bytes() },
+        "raw" => Reply { status: 200, content_type: "text/plain", body: raw(&data).into_bytes() },
+        "pickle" => Reply { status: 200, content_type: "application/pickle", body: pickle(&data) },
         "png" | "svg" | "pdf" => {
-            return Reply::error(501, format!("format={format} (images) is not implemented yet; use format=json, csv, raw or pickle"));
+            Reply::error(501, format!("format={format} (images) is not implemented yet; use format=json, csv, raw or pickle"))
         }
-        other => return Reply::error(400, format!("unknown format {other:?}; use json, csv, raw or pickle")),
-    };
-    Reply { status: 200, content_type: "application/pickle", body }
+        other => Reply::error(400, format!("unknown format {other:?}; use json, csv, raw or pickle")),
+    }
 }
 
 /// Timestamps `start, start + step * vpp, ...` up to `end` inclusive, zipped

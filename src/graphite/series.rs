@@ -90,16 +90,6 @@ impl Series {
             })
             .collect()
     }
-
-    /// Renames the series and sets its `name` tag when the name is not a call.
-    pub fn rename(&mut self, name: String) {
-        self.name = name;
-    }
-
-    /// A copy with new values (same timing and metadata).
-    pub fn with_values(&self, name: String, values: Vec<Option<f64>>) -> Series {
-        Series { name, values, ..self.clone() }
-    }
 }
 
 /// Tags of a series name: `name;k=v` parsed, else `{"name": name}`.
@@ -378,12 +368,6 @@ pub fn py_g(v: f64) -> String {
 
 fn trim_zeros(s: &str) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
-}
-
-/// Python's `str()` of an argument as graphite-web puts it into names: ints as
-/// ints, floats by repr.
-pub fn py_str_number(v: f64, was_int: bool) -> String {
-    if was_int && v.fract() == 0.0 && v.abs() < 1e18 { format!("{}", v as i64) } else { py_repr(v) }
 }
 
 #[cfg(test)]

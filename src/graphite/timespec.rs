@@ -165,7 +165,7 @@ fn offset_seconds(offset: &str) -> Result<i64, String> {
 }
 
 /// attime.py's `getUnitString`, by prefix and in its order; `m` alone is no unit.
-pub fn unit_seconds(unit: &str) -> Option<i64> {
+fn unit_seconds(unit: &str) -> Option<i64> {
     if unit.starts_with('s') {
         Some(1)
     } else if unit.starts_with("min") {

@@ -89,7 +89,7 @@ async fn find_series(State(state): State<AppState>, RawQuery(query): RawQuery, h
         let exprs: Vec<String> = render::all(&p, "expr").into_iter().map(str::to_string).collect();
         match tags::find_series(&s.backends.store, &exprs, s.backends.graphite.max_series) {
             Ok(names) => Reply { status: 200, content_type: "application/json", body: serde_json::to_vec(&names).unwrap_or_default() },
-            Err(e) => Reply::error(400, e.to_string()),
+            Err(e) => e.into(),
         }
     })
     .await
@@ -99,25 +99,29 @@ async fn version() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], crate::graphite::VERSION).into_response()
 }
 
-/// graphite-web's `/functions` metadata, for the implemented functions only.
-fn metadata() -> serde_json::Map<String, serde_json::Value> {
-    let all = functions::metadata_json();
-    let mut out = serde_json::Map::new();
-    for name in functions::names() {
-        if let Some(entry) = all.get(name) {
-            let mut entry = entry.clone();
-            entry["name"] = serde_json::Value::String(name.to_string());
-            out.insert(name.to_string(), entry);
+/// graphite-web's `/functions` metadata for the implemented functions only,
+/// built once.
+fn metadata() -> &'static serde_json::Map<String, serde_json::Value> {
+    static METADATA: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>> = std::sync::OnceLock::new();
+    METADATA.get_or_init(|| {
+        let all = functions::metadata_json();
+        let mut out = serde_json::Map::new();
+        for name in functions::names() {
+            if let Some(entry) = all.get(name) {
+                let mut entry = entry.clone();
+                entry["name"] = serde_json::Value::String(name.to_string());
+                out.insert(name.to_string(), entry);
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 async fn functions_view(RawQuery(query): RawQuery) -> Response {
     let p = params(query, &HeaderMap::new(), &Bytes::new());
     let grouped = render::first(&p, "grouped").is_some_and(|g| g != "0" && !g.is_empty());
     let group = render::first(&p, "group");
-    let mut meta = metadata();
+    let mut meta = metadata().clone();
     if let Some(g) = group {
         meta.retain(|_, v| v["group"] == g);
     }
@@ -136,7 +140,7 @@ async fn functions_view(RawQuery(query): RawQuery) -> Response {
 }
 
 async fn function_view(Path(name): Path<String>) -> Response {
-    match metadata().remove(&name) {
+    match metadata().get(&name) {
         Some(entry) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], entry.to_string().replace("\"Infinity\"", "1e9999"))
             .into_response(),
         None => ApiError::NotFound(format!("no function {name:?}")).into_response(),

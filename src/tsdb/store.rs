@@ -507,10 +507,7 @@ impl Store {
     /// Series names under a prefix, sorted, at most `limit`: the index plus the
     /// series created since the last flush (for `/metrics/find` and globs).
     pub fn names_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        let fresh: Vec<String> = {
-            let head = self.head.lock().expect("head lock poisoned");
-            head.created.iter().filter(|(_, name, _)| name.starts_with(prefix)).map(|(_, name, _)| name.to_string()).collect()
-        };
+        let fresh = self.unflushed_names(|name| name.starts_with(prefix));
         let mut names = index::names_with_prefix(&self.db, prefix, limit)?;
         if !fresh.is_empty() {
             names.extend(fresh);
@@ -521,6 +518,13 @@ impl Store {
         Ok(names)
     }
 
+    /// Names of the series created since the last flush (not in the index
+    /// yet) that pass `keep`.
+    fn unflushed_names(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let head = self.head.lock().expect("head lock poisoned");
+        head.created.iter().filter(|(_, name, _)| keep(name)).map(|(_, name, _)| name.to_string()).collect()
+    }
+
     /// Names of the series with `tag=value` (tagged series only).
     pub fn names_with_tag(&self, tag: &str, value: &str) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
@@ -529,15 +533,7 @@ impl Store {
                 names.push(record.name);
             }
         }
-        let fresh: Vec<String> = {
-            let head = self.head.lock().expect("head lock poisoned");
-            head.created
-                .iter()
-                .filter(|(_, name, _)| index::tags(name).iter().any(|(k, v)| *k == tag && *v == value))
-                .map(|(_, name, _)| name.to_string())
-                .collect()
-        };
-        names.extend(fresh);
+        names.extend(self.unflushed_names(|name| index::tags(name).iter().any(|(k, v)| *k == tag && *v == value)));
         names.sort_unstable();
         names.dedup();
         Ok(names)

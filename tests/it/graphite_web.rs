@@ -10,15 +10,13 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Reply, repo_path};
+use crate::harness::{Reply, repo_path, stdout_lines};
 
 /// graphite-web starts in about a second; this allows for a busy 2-core box.
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -59,17 +57,8 @@ impl GraphiteWeb {
             .process_group(0)
             .spawn()
             .expect("run /usr/bin/python3 tests/oracle/graphite_web.py");
-        let stdout = child.stdout.take().expect("piped stdout");
+        let rx = stdout_lines(child.stdout.take().expect("piped stdout"));
         let stdin = child.stdin.take();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(60))).build().into();
         let mut web =
             GraphiteWeb { child: Some(child), _stdin: stdin, addr: "127.0.0.1:0".parse().expect("addr"), work, stderr_path, agent };

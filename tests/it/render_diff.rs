@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::graphite_web::{GraphiteWeb, write_whisper};
-use crate::harness::{Appliance, Options, Reply, eventually, now};
+use crate::harness::{Appliance, Options, Reply, eventually, now, python};
 
 const STEP: i64 = 10;
 const RETENTIONS: &str = "10s:1d,1m:7d";
@@ -644,6 +644,18 @@ fn render_matches_graphite_web() {
             );
             failures.add(&format!("[format] {format} (exact text)"), &why, &want, &got);
         }
+    }
+    // pickle is binary: Python's own unpickler reads both answers and compares
+    // the lists of dicts (name, start, end, step, values, pathExpression, ...).
+    let pickled = format!("/render?target={}&target={one}&{abs}&format=pickle&{now_param}", enc("sumSeries(diff.*.cpu)"));
+    let verdict = python(
+        "import pickle, sys, urllib.request\n\
+         a, b = (pickle.loads(urllib.request.urlopen(u).read()) for u in sys.argv[1:3])\n\
+         print('same' if a == b and len(a) == 2 else 'differ\\n%r\\n%r' % (a, b))",
+        &[&format!("http://{}{pickled}", web.addr), &app.url(&pickled)],
+    );
+    if verdict.trim() != "same" {
+        failures.0.push(format!("[format] pickle (unpickled)\n    {}", cut(&verdict, 2000)));
     }
     let form = format!("target={}&target={one}&{abs}&format=json&{now_param}", enc("sumSeries(diff.*.cpu)"));
     let post_headers = [("content-type", "application/x-www-form-urlencoded")];

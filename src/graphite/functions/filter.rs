@@ -1,7 +1,7 @@
 //! Series filters and sorts (graphite-web's "Filter Series", "Filter Data"
 //! and "Sorting" groups).
 
-use super::{Run, list};
+use super::{Run, list, transform_each};
 use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
 use crate::graphite::series::{Agg, Series, py_g};
 
@@ -133,31 +133,15 @@ fn remove_empty(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalErro
 
 fn remove_value(_: &mut Context<'_>, a: &mut Args<'_>, above: bool) -> Result<Value, EvalError> {
     let n = a.number("n")?;
-    let s = a.series("seriesList")?;
     let label = if above { "removeAboveValue" } else { "removeBelowValue" };
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = format!("{label}({}, {})", s.name, py_g(n));
-                s.path_expression = s.name.clone();
-                s.values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        v.filter(|v| {
-                            if above {
-                                v.partial_cmp(&n) != Some(std::cmp::Ordering::Greater)
-                            } else {
-                                v.partial_cmp(&n) != Some(std::cmp::Ordering::Less)
-                            }
-                        })
-                    })
-                    .collect();
-                s.vpp = 1;
-                s
-            })
-            .collect(),
-    )
+    // Kept unless strictly past n; NaN compares as neither, so it stays.
+    let gone = if above { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less };
+    list(transform_each(
+        a.series("seriesList")?,
+        None,
+        |name| format!("{label}({name}, {})", py_g(n)),
+        |s| s.points().into_iter().map(|v| v.filter(|v| v.partial_cmp(&n) != Some(gone))).collect(),
+    ))
 }
 
 fn sort_by_name(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::eval::{Args, Context, EvalError, Param, Value};
+use super::series::Series;
 
 pub type Run = fn(&mut Context<'_>, &mut Args<'_>) -> Result<Value, EvalError>;
 
@@ -76,7 +77,46 @@ pub fn names() -> Vec<&'static str> {
     names
 }
 
+/// Every series renamed by `name` (its path expression too, as graphite-web
+/// sets it), tagged when `tag` is given, and its consolidated points replaced
+/// by `values`: the shape of most transforms.
+fn transform_each(
+    series: Vec<Series>,
+    tag: Option<(&str, String)>,
+    name: impl Fn(&str) -> String,
+    mut values: impl FnMut(&Series) -> Vec<Option<f64>>,
+) -> Vec<Series> {
+    series
+        .into_iter()
+        .map(|mut s| {
+            if let Some((k, v)) = &tag {
+                s.tags.insert(k.to_string(), v.clone());
+            }
+            s.values = values(&s);
+            s.vpp = 1;
+            s.name = name(&s.name);
+            s.path_expression = s.name.clone();
+            s
+        })
+        .collect()
+}
+
+/// Every series renamed from itself, tagged when `tag` is given; values and
+/// path expression unchanged (aliases and graph options).
+fn relabel_each(series: Vec<Series>, tag: Option<(&str, &str)>, name: impl Fn(&Series) -> String) -> Vec<Series> {
+    series
+        .into_iter()
+        .map(|mut s| {
+            if let Some((k, v)) = tag {
+                s.tags.insert(k.to_string(), v.to_string());
+            }
+            s.name = name(&s);
+            s
+        })
+        .collect()
+}
+
 /// Shorthand for a series-list result.
-fn list(series: Vec<super::series::Series>) -> Result<Value, EvalError> {
+fn list(series: Vec<Series>) -> Result<Value, EvalError> {
     Ok(Value::List(series))
 }

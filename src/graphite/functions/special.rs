@@ -3,7 +3,7 @@
 //! show in JSON; they keep the series unchanged unless graphite-web renames it.
 
 use super::combine::agg_key;
-use super::{Run, list};
+use super::{Run, list, relabel_each};
 use crate::graphite::eval::{Args, Context, EvalError, Value};
 use crate::graphite::series::{Series, py_g, py_repr};
 
@@ -31,15 +31,7 @@ fn passthrough(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError
 
 fn alias(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let name = a.string("newName")?;
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = name.clone();
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, None, |_| name.clone()))
 }
 
 fn alias_by_node(c: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -53,15 +45,7 @@ fn alias_by_tags(c: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalErr
 
 fn alias_by_key(_: &mut Context<'_>, a: &mut Args<'_>, param: &str) -> Result<Value, EvalError> {
     let nodes = a.rest(param);
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = agg_key(&s, &nodes);
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, None, |s| agg_key(s, &nodes)))
 }
 
 fn substr(c: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -79,21 +63,15 @@ fn py_slice<T: Clone>(items: &[T], start: i64, stop: Option<i64>) -> Vec<T> {
 }
 
 fn substr_impl(_: &mut Context<'_>, a: &mut Args<'_>, start: i64, stop: i64) -> Result<Value, EvalError> {
-    let s = a.series("seriesList")?;
     let trailing = regex::Regex::new(",.*$").expect("static regex");
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                let left = s.name.rfind('(').map_or(0, |i| i + 1);
-                let right = s.name.find(')').unwrap_or(s.name.len());
-                let clean = if left <= right { s.name[left..right].to_string() } else { String::new() };
-                let parts: Vec<&str> = clean.split('.').collect();
-                let picked = py_slice(&parts, start, if stop == 0 { None } else { Some(stop) });
-                s.name = trailing.replace(&picked.join("."), "").into_owned();
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, None, |s| {
+        let left = s.name.rfind('(').map_or(0, |i| i + 1);
+        let right = s.name.find(')').unwrap_or(s.name.len());
+        let clean = if left <= right { &s.name[left..right] } else { "" };
+        let parts: Vec<&str> = clean.split('.').collect();
+        let picked = py_slice(&parts, start, if stop == 0 { None } else { Some(stop) });
+        trailing.replace(&picked.join("."), "").into_owned()
+    }))
 }
 
 /// Python's `re.sub` replacement syntax (`\1`, `\g<1>`, `\g<name>`) and `$1`
@@ -144,15 +122,7 @@ fn replacement(python: &str) -> String {
 fn alias_sub(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let re = super::filter::regex(&a.string("search")?)?;
     let rep = replacement(&a.string("replace")?);
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = re.replace_all(&s.name, rep.as_str()).into_owned();
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, None, |s| re.replace_all(&s.name, rep.as_str()).into_owned()))
 }
 
 /// `constantLine(value)`: three points over the request's range.
@@ -183,42 +153,15 @@ fn threshold(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError
 fn dashed(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let length = a.opt_number("dashLength")?.unwrap_or(5.0);
     let tag = a.text("dashLength").unwrap_or_else(|| "5".into());
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.tags.insert("dashed".into(), tag.clone());
-                s.name = format!("dashed({}, {})", s.name, py_g(length));
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, Some(("dashed", &tag)), |s| format!("dashed({}, {})", s.name, py_g(length))))
 }
 
 fn draw_as_infinite(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.tags.insert("drawAsInfinite".into(), "1".into());
-                s.name = format!("drawAsInfinite({})", s.name);
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, Some(("drawAsInfinite", "1")), |s| format!("drawAsInfinite({})", s.name)))
 }
 
 fn second_y_axis(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
-    let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.tags.insert("secondYAxis".into(), "1".into());
-                s.name = format!("secondYAxis({})", s.name);
-                s
-            })
-            .collect(),
-    )
+    list(relabel_each(a.series("seriesList")?, Some(("secondYAxis", "1")), |s| format!("secondYAxis({})", s.name)))
 }
 
 fn stacked(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {

@@ -1,6 +1,6 @@
 //! Per-series value transforms (graphite-web's "Transform" group).
 
-use super::{Run, list};
+use super::{Run, list, transform_each};
 use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
 use crate::graphite::series::{Agg, Series, py_g};
 use crate::graphite::timespec;
@@ -30,26 +30,14 @@ pub const FUNCTIONS: &[(&str, Run)] = &[
     ("minMax", min_max),
 ];
 
-/// Maps each value in place, renames to `name(series)` and sets a tag.
+/// Maps each consolidated value, renames to `name(series)` and sets a tag.
 fn map_values(
-    list_in: Vec<Series>,
+    series: Vec<Series>,
     tag: Option<(&str, String)>,
     name: impl Fn(&str) -> String,
     f: impl Fn(Option<f64>) -> Option<f64>,
 ) -> Vec<Series> {
-    list_in
-        .into_iter()
-        .map(|mut s| {
-            if let Some((k, v)) = &tag {
-                s.tags.insert(k.to_string(), v.clone());
-            }
-            s.name = name(&s.name);
-            s.path_expression = s.name.clone();
-            s.values = s.points().into_iter().map(&f).collect();
-            s.vpp = 1;
-            s
-        })
-        .collect()
+    transform_each(series, tag, name, |s| s.points().into_iter().map(&f).collect())
 }
 
 /// Python's `round(x, 6)`: correctly rounded to 6 decimals.
@@ -121,38 +109,27 @@ fn logarithm(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> 
 }
 
 /// Copies with new values, renamed, path expression = name, one tag set.
-fn derived(mut s: Series, tag: &str, tag_value: String, name: String, values: Vec<Option<f64>>) -> Series {
-    s.tags.insert(tag.to_string(), tag_value);
-    s.path_expression = name.clone();
-    s.name = name;
-    s.values = values;
-    s.vpp = 1;
-    s
-}
-
 fn derivative(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|s| {
-                let mut prev: Option<f64> = None;
-                let values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        let out = match (prev, v) {
-                            (Some(p), Some(v)) => Some(v - p),
-                            _ => None,
-                        };
-                        prev = v;
-                        out
-                    })
-                    .collect();
-                let name = format!("derivative({})", s.name);
-                derived(s, "derivative", "1".into(), name, values)
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        Some(("derivative", "1".into())),
+        |n| format!("derivative({n})"),
+        |s| {
+            let mut prev: Option<f64> = None;
+            s.points()
+                .into_iter()
+                .map(|v| {
+                    let out = match (prev, v) {
+                        (Some(p), Some(v)) => Some(v - p),
+                        _ => None,
+                    };
+                    prev = v;
+                    out
+                })
+                .collect()
+        },
+    ))
 }
 
 /// graphite-web's `_nonNegativeDelta`: (delta, new previous).
@@ -196,91 +173,78 @@ fn non_negative_deltas(s: &Series, max: Option<f64>, min: Option<f64>) -> Vec<Op
 fn non_negative_derivative(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let (max, min) = (a.opt_number("maxValue")?, a.opt_number("minValue")?);
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|s| {
-                let values = non_negative_deltas(&s, max, min);
-                let name = format!("nonNegativeDerivative({})", s.name);
-                derived(s, "nonNegativeDerivative", "1".into(), name, values)
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        Some(("nonNegativeDerivative", "1".into())),
+        |n| format!("nonNegativeDerivative({n})"),
+        |s| non_negative_deltas(s, max, min),
+    ))
 }
 
 fn per_second(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let (max, min) = (a.opt_number("maxValue")?, a.opt_number("minValue")?);
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|s| {
-                let step = s.step as f64;
-                let values = non_negative_deltas(&s, max, min).into_iter().map(|d| d.map(|d| round6(d / step))).collect();
-                let name = format!("perSecond({})", s.name);
-                derived(s, "perSecond", "1".into(), name, values)
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        Some(("perSecond", "1".into())),
+        |n| format!("perSecond({n})"),
+        |s| {
+            let step = s.step as f64;
+            non_negative_deltas(s, max, min).into_iter().map(|d| d.map(|d| round6(d / step))).collect()
+        },
+    ))
 }
 
 fn integral(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|s| {
-                let mut current = 0.0;
-                let values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        v.map(|v| {
-                            current += v;
-                            current
-                        })
+    list(transform_each(
+        s,
+        Some(("integral", "1".into())),
+        |n| format!("integral({n})"),
+        |s| {
+            let mut current = 0.0;
+            s.points()
+                .into_iter()
+                .map(|v| {
+                    v.map(|v| {
+                        current += v;
+                        current
                     })
-                    .collect();
-                let name = format!("integral({})", s.name);
-                derived(s, "integral", "1".into(), name, values)
-            })
-            .collect(),
-    )
+                })
+                .collect()
+        },
+    ))
 }
 
 fn keep_last_value(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let limit = a.opt_number("limit")?.unwrap_or(f64::INFINITY);
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = format!("keepLastValue({})", s.name);
-                s.path_expression = s.name.clone();
-                let mut values = s.points();
-                let (mut nones, mut last) = (0usize, None);
-                for i in 0..values.len() {
-                    match values[i] {
-                        None => nones += 1,
-                        Some(v) => {
-                            if nones > 0 && nones as f64 <= limit && last.is_some() {
-                                for slot in &mut values[i - nones..i] {
-                                    *slot = last;
-                                }
-                            }
-                            nones = 0;
-                            last = Some(v);
+    list(transform_each(
+        s,
+        None,
+        |n| format!("keepLastValue({n})"),
+        |s| {
+            let mut values = s.points();
+            let (mut nones, mut last) = (0usize, None);
+            for i in 0..values.len() {
+                match values[i] {
+                    None => nones += 1,
+                    Some(v) => {
+                        if nones > 0 && nones as f64 <= limit && last.is_some() {
+                            values[i - nones..i].fill(last);
                         }
+                        nones = 0;
+                        last = Some(v);
                     }
                 }
-                let len = values.len();
-                if nones > 0 && nones as f64 <= limit && last.is_some() {
-                    for slot in &mut values[len - nones..] {
-                        *slot = last;
-                    }
-                }
-                s.values = values;
-                s.vpp = 1;
-                s
-            })
-            .collect(),
-    )
+            }
+            let len = values.len();
+            if nones > 0 && nones as f64 <= limit && last.is_some() {
+                values[len - nones..].fill(last);
+            }
+            values
+        },
+    ))
 }
 
 fn transform_null(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -324,62 +288,57 @@ fn is_non_null(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError
 
 fn changed(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = format!("changed({})", s.name);
-                s.path_expression = s.name.clone();
-                let mut previous: Option<f64> = None;
-                s.values = s
-                    .points()
-                    .into_iter()
-                    .map(|v| {
-                        Some(match previous {
-                            None => {
-                                previous = v;
-                                0.0
-                            }
-                            Some(p) if v.is_some_and(|v| v != p) => {
-                                previous = v;
-                                1.0
-                            }
-                            _ => 0.0,
-                        })
+    list(transform_each(
+        s,
+        None,
+        |n| format!("changed({n})"),
+        |s| {
+            let mut previous: Option<f64> = None;
+            s.points()
+                .into_iter()
+                .map(|v| {
+                    Some(match previous {
+                        None => {
+                            previous = v;
+                            0.0
+                        }
+                        Some(p) if v.is_some_and(|v| v != p) => {
+                            previous = v;
+                            1.0
+                        }
+                        _ => 0.0,
                     })
-                    .collect();
-                s.vpp = 1;
-                s
-            })
-            .collect(),
-    )
+                })
+                .collect()
+        },
+    ))
 }
 
 fn delay(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let steps = a.int("steps")?;
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|s| {
-                let v = s.points();
-                let n = v.len();
-                let k = (steps.unsigned_abs() as usize).min(n);
-                let values = if steps < 0 {
-                    let mut out = v[k..].to_vec();
-                    out.extend(std::iter::repeat_n(None, k));
-                    out
-                } else if steps == 0 {
-                    // Python: series[:-0] is empty, so delay(x, 0) is all gone.
-                    Vec::new()
-                } else {
-                    let mut out = vec![None; k];
-                    out.extend_from_slice(&v[..n - k]);
-                    out
-                };
-                let name = format!("delay({},{steps})", s.name);
-                derived(s, "delay", steps.to_string(), name, values)
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        Some(("delay", steps.to_string())),
+        |n| format!("delay({n},{steps})"),
+        |s| {
+            let v = s.points();
+            let n = v.len();
+            let k = (steps.unsigned_abs() as usize).min(n);
+            if steps < 0 {
+                let mut out = v[k..].to_vec();
+                out.extend(std::iter::repeat_n(None, k));
+                out
+            } else if steps == 0 {
+                // Python: series[:-0] is empty, so delay(x, 0) is all gone.
+                Vec::new()
+            } else {
+                let mut out = vec![None; k];
+                out.extend_from_slice(&v[..n - k]);
+                out
+            }
+        },
+    ))
 }
 
 fn time_shift(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -491,35 +450,28 @@ fn scale_to_seconds(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, Eval
     let seconds = a.number("seconds")?;
     let tag = a.text("seconds").unwrap_or_default();
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                let factor = seconds / s.step as f64;
-                s.tags.insert("scaleToSeconds".into(), tag.clone());
-                s.name = format!("scaleToSeconds({},{})", s.name, seconds.trunc() as i64);
-                s.path_expression = s.name.clone();
-                s.values = s.points().into_iter().map(|v| v.map(|v| round6(v * factor))).collect();
-                s.vpp = 1;
-                s
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        Some(("scaleToSeconds", tag)),
+        |n| format!("scaleToSeconds({n},{})", seconds.trunc() as i64),
+        |s| {
+            let factor = seconds / s.step as f64;
+            s.points().into_iter().map(|v| v.map(|v| round6(v * factor))).collect()
+        },
+    ))
 }
 
 fn min_max(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let s = a.series("seriesList")?;
-    list(
-        s.into_iter()
-            .map(|mut s| {
-                s.name = format!("minMax({})", s.name);
-                s.path_expression = s.name.clone();
-                let points = s.points();
-                let min = Agg::Min.apply(&points).unwrap_or(0.0);
-                let max = Agg::Max.apply(&points).unwrap_or(0.0);
-                s.values = points.into_iter().map(|v| v.map(|v| if max == min { 0.0 } else { (v - min) / (max - min) })).collect();
-                s.vpp = 1;
-                s
-            })
-            .collect(),
-    )
+    list(transform_each(
+        s,
+        None,
+        |n| format!("minMax({n})"),
+        |s| {
+            let points = s.points();
+            let min = Agg::Min.apply(&points).unwrap_or(0.0);
+            let max = Agg::Max.apply(&points).unwrap_or(0.0);
+            points.into_iter().map(|v| v.map(|v| if max == min { 0.0 } else { (v - min) / (max - min) })).collect()
+        },
+    ))
 }
