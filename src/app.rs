@@ -86,6 +86,7 @@ async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Re
     let tuning = Tuning {
         block_cache_bytes: budget.share("tsdb_block_cache", 0.15) as usize,
         memtable_bytes: budget.share("tsdb_memtables", 0.10) as usize,
+        chunk_cache_bytes: budget.share("tsdb_chunk_cache", 0.05) as usize,
     };
     let dir = config.data_dir.join("tsdb");
     let registry = registry.clone();

@@ -156,25 +156,16 @@ impl<'a> Context<'a> {
 
     /// The leaves a path pattern matches (untagged series), sorted.
     pub fn expand(&self, pattern: &str) -> Result<Vec<String>, EvalError> {
-        let glob = Glob::new(pattern);
-        let limit = self.limits.max_series.saturating_add(1);
-        if glob.is_literal() {
+        if Glob::new(pattern).is_literal() {
             return Ok(match self.store.series(pattern).map_err(internal)? {
                 Some(_) => vec![pattern.to_string()],
                 None => vec![],
             });
         }
-        let names = self.store.names_with_prefix(&glob.prefix, usize::MAX).map_err(internal)?;
-        let mut out = Vec::new();
-        for name in names {
-            if !name.contains(';') && glob.match_name(&name) == Some(true) {
-                out.push(name);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let mut names: Vec<String> =
+            super::find::find(self.store, pattern, self.limits.max_series)?.into_iter().filter(|n| n.is_leaf).map(|n| n.path).collect();
+        names.sort();
+        Ok(names)
     }
 
     fn fetch(&mut self, pattern: &str) -> Result<Vec<Series>, EvalError> {

@@ -1,8 +1,6 @@
 //! `/metrics/find`, `/metrics/expand` and `/metrics/index.json` over the
 //! series catalog, in graphite-web's output shapes.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::eval::{EvalError, internal};
@@ -18,40 +16,47 @@ pub struct Node {
     pub is_leaf: bool,
 }
 
-/// The nodes a pattern matches, sorted by name (branches before leaves of
-/// the same path), at most `limit` names read.
+/// The nodes a pattern matches, sorted by name (a path that is both a branch
+/// and a leaf gives both, branch first). The pattern is walked node by node
+/// down the catalog: literal nodes are looked up, wildcard nodes list their
+/// siblings (`Store::children`), so the cost follows the nodes visited, not
+/// the size of the namespace. More than `limit` matches (or branches to walk
+/// at one depth) is refused.
 pub fn find(store: &Store, pattern: &str, limit: usize) -> Result<Vec<Node>, EvalError> {
     let glob = Glob::new(pattern);
-    let scan_prefix = if glob.is_literal() { pattern.to_string() } else { glob.prefix.clone() };
-    let names = store.names_with_prefix(&scan_prefix, limit.saturating_add(1)).map_err(internal)?;
-    if names.len() > limit {
-        return Err(EvalError::TooLarge(format!("the query reads more than {limit} series (graphite.max_series); narrow it")));
-    }
-    // path -> (is branch, is leaf)
-    let mut found: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     let depth = glob.depth();
-    for name in &names {
-        if name.contains(';') {
-            continue;
-        }
-        let Some(is_leaf) = glob.match_name(name) else { continue };
-        let path: String = name.split('.').take(depth).collect::<Vec<_>>().join(".");
-        let entry = found.entry(path).or_default();
-        if is_leaf {
-            entry.1 = true;
-        } else {
-            entry.0 = true;
-        }
-    }
+    let mut prefixes = vec![String::new()];
     let mut nodes = Vec::new();
-    for (path, (branch, leaf)) in found {
-        let name = path.rsplit('.').next().unwrap_or(&path).to_string();
-        if branch {
-            nodes.push(Node { path: path.clone(), name: name.clone(), is_leaf: false });
+    let too_many = || EvalError::TooLarge(format!("the query matches more than {limit} nodes (graphite.max_series); narrow it"));
+    for i in 0..depth {
+        let mut next = Vec::new();
+        for prefix in &prefixes {
+            let candidates = match glob.literal_variants(i) {
+                Some(names) => {
+                    names.iter().map(|n| store.node(&format!("{prefix}{n}"))).collect::<Result<Vec<_>, _>>().map_err(internal)?
+                }
+                None => store.children(prefix).map_err(internal)?.into_iter().filter(|c| glob.matches_node(i, &c.name)).collect(),
+            };
+            for child in candidates.into_iter().filter(|c| c.leaf || c.branch) {
+                if next.len() >= limit || nodes.len() >= limit {
+                    return Err(too_many());
+                }
+                let path = format!("{prefix}{}", child.name);
+                if i + 1 < depth {
+                    if child.branch {
+                        next.push(format!("{path}."));
+                    }
+                    continue;
+                }
+                if child.branch {
+                    nodes.push(Node { path: path.clone(), name: child.name.clone(), is_leaf: false });
+                }
+                if child.leaf {
+                    nodes.push(Node { path, name: child.name, is_leaf: true });
+                }
+            }
         }
-        if leaf {
-            nodes.push(Node { path, name, is_leaf: true });
-        }
+        prefixes = next;
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(nodes)

@@ -7,9 +7,6 @@
 #[derive(Debug, Clone)]
 pub struct Glob {
     nodes: Vec<Vec<Vec<Token>>>,
-    /// The part of the pattern before its first wildcard, cut at a dot: every
-    /// match starts with it.
-    pub prefix: String,
     literal: bool,
 }
 
@@ -24,14 +21,8 @@ enum Token {
 impl Glob {
     pub fn new(pattern: &str) -> Glob {
         let nodes = pattern.split('.').map(|node| expand_braces(node).iter().map(|v| compile(v)).collect()).collect();
-        let wild = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
-        let prefix = match pattern[..wild].rfind('.') {
-            Some(dot) if wild < pattern.len() => pattern[..=dot].to_string(),
-            _ if wild < pattern.len() => String::new(),
-            _ => pattern.to_string(),
-        };
-        let literal = wild == pattern.len();
-        Glob { nodes, prefix, literal }
+        let literal = !pattern.contains(['*', '?', '[', '{']);
+        Glob { nodes, literal }
     }
 
     pub fn depth(&self) -> usize {
@@ -44,9 +35,16 @@ impl Glob {
         self.nodes.get(i).is_some_and(|variants| variants.iter().any(|v| fnmatch(v, &chars)))
     }
 
+    /// Node `i`'s alternatives when every one is a plain name (`web01` or
+    /// `{web01,web02}`): a finder looks those up instead of listing siblings.
+    pub fn literal_variants(&self, i: usize) -> Option<Vec<String>> {
+        self.nodes.get(i)?.iter().map(|v| v.iter().map(|t| if let Token::Lit(c) = t { Some(*c) } else { None }).collect()).collect()
+    }
+
     /// For a dotted name: `Some(is_leaf)` when its first `depth` nodes match
     /// (a leaf when the name has exactly that many nodes, else a branch).
-    pub fn match_name(&self, name: &str) -> Option<bool> {
+    #[cfg(test)]
+    fn match_name(&self, name: &str) -> Option<bool> {
         let mut nodes = name.split('.');
         for i in 0..self.depth() {
             let node = nodes.next()?;
@@ -207,10 +205,11 @@ mod tests {
     }
 
     #[test]
-    fn prefixes() {
-        assert_eq!(Glob::new("servers.web*.cpu").prefix, "servers.");
-        assert_eq!(Glob::new("servers.web01.cpu").prefix, "servers.web01.cpu");
-        assert_eq!(Glob::new("*.cpu").prefix, "");
+    fn literals() {
+        let g = Glob::new("servers.{web01,web02}.c[pP]u");
+        assert_eq!(g.literal_variants(0), Some(vec!["servers".to_string()]));
+        assert_eq!(g.literal_variants(1), Some(vec!["web01".to_string(), "web02".to_string()]));
+        assert_eq!(g.literal_variants(2), None);
         assert!(Glob::new("a.b").is_literal());
         assert!(!Glob::new("a.{b}").is_literal());
     }

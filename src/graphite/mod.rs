@@ -4,10 +4,12 @@
 //! glue is in `http/graphite.rs`.
 
 pub mod eval;
+pub mod events;
 pub mod expr;
 pub mod find;
 pub mod functions;
 pub mod glob;
+pub mod png;
 pub mod render;
 pub mod series;
 pub mod tags;

@@ -2,6 +2,8 @@
 //! the output formats json, csv, raw and pickle, byte-for-byte as graphite-web
 //! writes them.
 
+use std::fmt::Write as _;
+
 use super::eval::{Context, EvalError, Limits};
 use super::series::{Series, py_repr};
 use super::{expr, timespec};
@@ -106,9 +108,17 @@ pub fn render(store: &Store, params: &[(String, String)], limits: Limits, wall: 
         "csv" => Reply { status: 200, content_type: "text/csv", body: csv(&data).into_bytes() },
         "raw" => Reply { status: 200, content_type: "text/plain", body: raw(&data).into_bytes() },
         "pickle" => Reply { status: 200, content_type: "application/pickle", body: pickle(&data) },
-        "png" | "svg" | "pdf" => {
-            Reply::error(501, format!("format={format} (images) is not implemented yet; use format=json, csv, raw or pickle"))
-        }
+        "png" => match super::png::Options::from_params(params) {
+            Ok(mut options) => {
+                // graphite-web hides the legend past 10 series unless asked.
+                if first(params, "hideLegend").is_none() && data.len() > 10 {
+                    options.hide_legend = true;
+                }
+                Reply { status: 200, content_type: "image/png", body: super::png::render(&data, from, until, &options) }
+            }
+            Err(e) => Reply::error(400, e),
+        },
+        "svg" | "pdf" => Reply::error(501, format!("format={format} is not implemented; use format=png, json, csv, raw or pickle")),
         other => Reply::error(400, format!("unknown format {other:?}; use json, csv, raw or pickle")),
     }
 }
@@ -152,14 +162,15 @@ pub fn json(data: &mut [Series], max_points: Option<usize>, no_nulls: bool, pret
                     continue;
                 }
             }
-            let points: Vec<String> = points.into_iter().map(|(v, t)| format!("[{}, {t}]", json_float(v))).collect();
             let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{}: {}", json_str(k), json_str(v))).collect();
-            out.push(format!(
-                "{{\"target\": {}, \"tags\": {{{}}}, \"datapoints\": [{}]}}",
-                json_str(&s.name),
-                tags.join(", "),
-                points.join(", ")
-            ));
+            let mut text = format!("{{\"target\": {}, \"tags\": {{{}}}, \"datapoints\": [", json_str(&s.name), tags.join(", "));
+            text.reserve(points.len() * 24);
+            for (i, (v, t)) in points.into_iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(text, "{sep}[{}, {t}]", json_float(v));
+            }
+            text.push_str("]}");
+            out.push(text);
         }
     }
     if pretty {

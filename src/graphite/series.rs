@@ -318,6 +318,22 @@ pub fn py_repr(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    // Where Python writes fixed notation, Rust's Display has the same shortest
+    // round-trip digits; Python only adds ".0" to whole numbers.
+    let magnitude = v.abs();
+    if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
+        let mut s = v.to_string();
+        if !s.contains('.') {
+            s.push_str(".0");
+        }
+        return s;
+    }
+    repr_from_digits(v)
+}
+
+/// Python's float repr built from the shortest digits and their exponent
+/// (every finite value; `py_repr` takes a faster path where it can).
+fn repr_from_digits(v: f64) -> String {
     let (digits, exp) = shortest_digits(v);
     let neg = if v.is_sign_negative() { "-" } else { "" };
     if (-4..16).contains(&exp) {
@@ -387,6 +403,12 @@ mod tests {
             (1.5e300, "1.5e+300"),
             (0.30000000000000004, "0.30000000000000004"),
             (100.0, "100.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (0.00010000000000000002, "0.00010000000000000002"),
+            (9.99e-5, "9.99e-05"),
+            (123.456e10, "1234560000000.0"),
         ] {
             assert_eq!(py_repr(v), repr, "{v}");
         }
@@ -401,6 +423,19 @@ mod tests {
             (-3.25, "-3.25"),
         ] {
             assert_eq!(py_g(v), g, "{v}");
+        }
+    }
+
+    #[test]
+    fn fast_repr_agrees_with_the_digit_construction() {
+        let mut r = crate::splitmix::SplitMix(7);
+        for _ in 0..200_000 {
+            let v = f64::from_bits(r.next());
+            if v.is_finite() && (v == 0.0 || (1e-4..1e16).contains(&v.abs())) {
+                assert_eq!(py_repr(v), repr_from_digits(v), "{v:e}");
+            }
+            let decimal = (r.below(2_000_000_000) as f64 - 1e9) / 10f64.powi(r.below(8) as i32);
+            assert_eq!(py_repr(decimal), repr_from_digits(decimal), "{decimal:e}");
         }
     }
 

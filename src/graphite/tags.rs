@@ -5,7 +5,10 @@
 
 use regex::Regex;
 
+use serde_json::{Value, json};
+
 use super::eval::{EvalError, bad, internal};
+use super::render::{Reply, all, first};
 use super::series::name_tags;
 use crate::tsdb::Store;
 
@@ -91,6 +94,124 @@ pub fn find_series(store: &Store, exprs: &[String], limit: usize) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// graphite-web's default autocomplete limit.
+const AUTOCOMPLETE_LIMIT: usize = 100;
+
+fn json_reply(value: Value) -> Reply {
+    Reply { status: 200, content_type: "application/json", body: value.to_string().into_bytes() }
+}
+
+/// `filter=` as graphite-web's tag DB applies it: a regex anchored at the start.
+fn filter(params: &[(String, String)]) -> Result<Option<Regex>, EvalError> {
+    match first(params, "filter").filter(|f| !f.is_empty()) {
+        None => Ok(None),
+        Some(f) => {
+            let anchored = if f.starts_with('^') { f.to_string() } else { format!("^(?:{f})") };
+            Regex::new(&anchored).map(Some).map_err(|e| bad(format!("bad filter {f:?}: {e}")))
+        }
+    }
+}
+
+fn limit(params: &[(String, String)], default: Option<usize>) -> Result<Option<usize>, EvalError> {
+    match first(params, "limit").filter(|l| !l.is_empty()) {
+        None => Ok(default),
+        Some(l) => l.parse().map(Some).map_err(|_| bad(format!("limit must be a whole number, not {l:?}"))),
+    }
+}
+
+/// `expr=` or `expr[]=` (jQuery's form).
+fn exprs(params: &[(String, String)]) -> Vec<String> {
+    let plain = all(params, "expr");
+    let list = if plain.is_empty() { all(params, "expr[]") } else { plain };
+    list.into_iter().map(str::to_string).collect()
+}
+
+fn run(work: impl FnOnce() -> Result<Value, EvalError>) -> Reply {
+    match work() {
+        Ok(v) => json_reply(v),
+        Err(e) => e.into(),
+    }
+}
+
+/// `GET /tags`: `[{"tag": ...}]`, sorted, optionally filtered and limited.
+pub fn list_view(store: &Store, params: &[(String, String)]) -> Reply {
+    run(|| {
+        let re = filter(params)?;
+        let cap = limit(params, None)?.unwrap_or(usize::MAX);
+        let tags = store.tag_names().map_err(internal)?;
+        let tags: Vec<Value> =
+            tags.into_iter().filter(|t| re.as_ref().is_none_or(|r| r.is_match(t))).take(cap).map(|t| json!({ "tag": t })).collect();
+        Ok(Value::Array(tags))
+    })
+}
+
+/// `GET /tags/<tag>`: the values with their series counts, or `null` for an
+/// unknown tag (graphite-web answers so).
+pub fn tag_view(store: &Store, tag: &str, params: &[(String, String)]) -> Reply {
+    run(|| {
+        let re = filter(params)?;
+        let cap = limit(params, None)?.unwrap_or(usize::MAX);
+        let values = store.tag_values(tag).map_err(internal)?;
+        if values.is_empty() {
+            return Ok(Value::Null);
+        }
+        let values: Vec<Value> = values
+            .into_iter()
+            .filter(|(v, _)| re.as_ref().is_none_or(|r| r.is_match(v)))
+            .take(cap)
+            .map(|(v, n)| json!({ "count": n, "value": v }))
+            .collect();
+        Ok(json!({ "tag": tag, "values": values }))
+    })
+}
+
+/// `/tags/autoComplete/tags`: tag names (by prefix), only those of series
+/// matching the expressions when some are given, minus the tags they use.
+pub fn autocomplete_tags(store: &Store, params: &[(String, String)], max_series: usize) -> Reply {
+    run(|| {
+        let prefix = first(params, "tagPrefix").unwrap_or("");
+        let cap = limit(params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
+        let exprs = exprs(params);
+        let mut tags: Vec<String> = if exprs.is_empty() {
+            store.tag_names().map_err(internal)?
+        } else {
+            let searched: Vec<String> = exprs.iter().map(|e| TagExpr::parse(e).map(|t| t.tag)).collect::<Result<_, _>>()?;
+            let mut found = std::collections::BTreeSet::new();
+            for name in find_series(store, &exprs, max_series)? {
+                found.extend(name_tags(&name).iter().map(|(k, _)| k.to_string()).filter(|k| !searched.contains(k)));
+            }
+            found.into_iter().collect()
+        };
+        tags.retain(|t| t.starts_with(prefix));
+        tags.truncate(cap);
+        Ok(json!(tags))
+    })
+}
+
+/// `/tags/autoComplete/values`: values of `tag` (by prefix), only those of
+/// series matching the expressions when some are given.
+pub fn autocomplete_values(store: &Store, params: &[(String, String)], max_series: usize) -> Reply {
+    run(|| {
+        let tag = first(params, "tag").filter(|t| !t.is_empty()).ok_or_else(|| bad("no tag specified"))?;
+        let prefix = first(params, "valuePrefix").unwrap_or("");
+        let cap = limit(params, Some(AUTOCOMPLETE_LIMIT))?.unwrap_or(AUTOCOMPLETE_LIMIT);
+        let mut exprs = exprs(params);
+        let mut values: Vec<String> = if exprs.is_empty() {
+            store.tag_values(tag).map_err(internal)?.into_iter().map(|(v, _)| v).collect()
+        } else {
+            exprs.push(format!("{tag}!="));
+            let mut found = std::collections::BTreeSet::new();
+            for name in find_series(store, &exprs, max_series)? {
+                found.extend(name_tags(&name).get(tag).cloned());
+            }
+            found.into_iter().collect()
+        };
+        values.retain(|v| v.starts_with(prefix));
+        values.truncate(cap);
+        Ok(json!(values))
+    })
 }
 
 #[cfg(test)]

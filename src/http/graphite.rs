@@ -12,7 +12,12 @@ use axum::routing::get;
 use super::AppState;
 use super::error::ApiError;
 use crate::graphite::render::Reply;
-use crate::graphite::{find, functions, render, tags};
+use crate::graphite::{events, find, functions, render, tags};
+
+/// The one Graphite route that changes state; `http/mod.rs` puts it behind the token.
+pub fn write_routes() -> Router<AppState> {
+    Router::new().route("/events", axum::routing::post(post_event)).route("/events/", axum::routing::post(post_event))
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,6 +28,12 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics/expand", get(expand_view).post(expand_view))
         .route("/metrics/index.json", get(index_view))
         .route("/tags/findSeries", get(find_series).post(find_series))
+        .route("/tags", get(tags_list))
+        .route("/tags/", get(tags_list))
+        .route("/tags/autoComplete/tags", get(autocomplete_tags).post(autocomplete_tags))
+        .route("/tags/autoComplete/values", get(autocomplete_values).post(autocomplete_values))
+        .route("/tags/{tag}", get(tag_details))
+        .route("/events/get_data", get(events_data))
         .route("/version", get(version))
         .route("/version/", get(version))
         .route("/functions", get(functions_view))
@@ -87,12 +98,42 @@ async fn find_series(State(state): State<AppState>, RawQuery(query): RawQuery, h
     let p = params(query, &headers, &body);
     blocking(state, move |s| {
         let exprs: Vec<String> = render::all(&p, "expr").into_iter().map(str::to_string).collect();
+        // graphite-web answers a sorted list.
         match tags::find_series(&s.backends.store, &exprs, s.backends.graphite.max_series) {
             Ok(names) => Reply { status: 200, content_type: "application/json", body: serde_json::to_vec(&names).unwrap_or_default() },
             Err(e) => e.into(),
         }
     })
     .await
+}
+
+async fn tags_list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let p = params(query, &HeaderMap::new(), &Bytes::new());
+    blocking(state, move |s| tags::list_view(&s.backends.store, &p)).await
+}
+
+async fn tag_details(State(state): State<AppState>, Path(tag): Path<String>, RawQuery(query): RawQuery) -> Response {
+    let p = params(query, &HeaderMap::new(), &Bytes::new());
+    blocking(state, move |s| tags::tag_view(&s.backends.store, &tag, &p)).await
+}
+
+async fn autocomplete_tags(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| tags::autocomplete_tags(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn autocomplete_values(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = params(query, &headers, &body);
+    blocking(state, move |s| tags::autocomplete_values(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn post_event(State(state): State<AppState>, body: Bytes) -> Response {
+    blocking(state, move |s| events::post(&s.backends.store, &body, wall_clock())).await
+}
+
+async fn events_data(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let p = params(query, &HeaderMap::new(), &Bytes::new());
+    blocking(state, move |s| events::get_data(&s.backends.store, &p, wall_clock())).await
 }
 
 async fn version() -> Response {

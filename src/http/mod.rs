@@ -117,6 +117,7 @@ impl AppState {
 pub fn router(state: AppState, max_body: usize) -> Router {
     let writes = Router::new()
         .route("/api/config/log_level", put(admin::put_log_level))
+        .merge(graphite::write_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
         .route("/healthz", get(status::healthz))

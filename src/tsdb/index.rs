@@ -109,6 +109,112 @@ pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<Stri
     Ok(out)
 }
 
+/// One node under a path prefix: its name, and whether a series ends there
+/// (a leaf) and whether series go on below it (a branch). It can be both.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Child {
+    pub name: String,
+    pub leaf: bool,
+    pub branch: bool,
+}
+
+/// The distinct next nodes of every series name starting with `prefix` (empty,
+/// or ending with a dot), sorted, with names holding `;` (tagged series) left
+/// out. One seek per branch: the names below a branch are skipped, not read,
+/// so listing the top of a million-series tree reads a few keys per node.
+pub fn children(db: &DB, prefix: &str) -> Result<Vec<Child>, StoreError> {
+    let start = keys::name(prefix);
+    let mut found: std::collections::BTreeMap<String, Child> = std::collections::BTreeMap::new();
+    let mut seek = start.clone();
+    loop {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&start) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let mut iter = db.iterator_opt(IteratorMode::From(&seek, Direction::Forward), opts);
+        let mut next_seek = None;
+        for item in iter.by_ref() {
+            let (k, _) = item?;
+            let name = String::from_utf8_lossy(&k[1..]);
+            let rest = &name[prefix.len()..];
+            let (child, below) = match rest.split_once('.') {
+                Some((child, _)) => (child, true),
+                None => (rest, false),
+            };
+            if child.is_empty() || child.contains(';') {
+                continue;
+            }
+            let entry = found.entry(child.to_string()).or_insert_with(|| Child { name: child.to_string(), ..Child::default() });
+            if below {
+                entry.branch = true;
+                // Skip the rest of this branch in one seek.
+                next_seek = keys::prefix_end(&keys::name(&format!("{prefix}{child}.")));
+                break;
+            }
+            entry.leaf = true;
+        }
+        match next_seek {
+            Some(s) => seek = s,
+            None => break,
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Whether `path` is a series (leaf) and whether series go on below it
+/// (branch): one point read and one seek.
+pub fn node(db: &DB, path: &str) -> Result<Child, StoreError> {
+    let leaf = db.get_pinned(keys::name(path))?.is_some();
+    let below = keys::name(&format!("{path}."));
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&below) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let branch = db.iterator_opt(IteratorMode::From(&below, Direction::Forward), opts).next().transpose()?.is_some();
+    Ok(Child { name: path.rsplit('.').next().unwrap_or(path).to_string(), leaf, branch })
+}
+
+/// Every tag name of the tag index, sorted: one seek per tag.
+pub fn tag_names(db: &DB) -> Result<Vec<String>, StoreError> {
+    let all = [keys::TAG];
+    let mut names = Vec::new();
+    let mut seek = all.to_vec();
+    loop {
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(&all) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let Some(item) = db.iterator_opt(IteratorMode::From(&seek, Direction::Forward), opts).next() else { break };
+        let (k, _) = item?;
+        let Some((tag, _, _)) = keys::parse_tag(&k) else { return Err(StoreError::Corrupt(format!("tag index key {k:02x?}"))) };
+        names.push(tag.to_string());
+        match keys::prefix_end(&keys::tag_prefix(tag, None)) {
+            Some(next) => seek = next,
+            None => break,
+        }
+    }
+    Ok(names)
+}
+
+/// The values of one tag with how many series carry each, sorted by value.
+pub fn tag_values(db: &DB, tag: &str) -> Result<Vec<(String, usize)>, StoreError> {
+    let start = keys::tag_prefix(tag, None);
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&start) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+        let (k, _) = item?;
+        let Some((_, value, _)) = keys::parse_tag(&k) else { continue };
+        match out.last_mut() {
+            Some((v, n)) if v == value => *n += 1,
+            _ => out.push((value.to_string(), 1)),
+        }
+    }
+    Ok(out)
+}
+
 /// Ids of the series whose tag `tag` equals `value`, ascending.
 pub fn series_with_tag(db: &DB, tag: &str, value: &str) -> Result<Vec<SeriesId>, StoreError> {
     let start = keys::tag_prefix(tag, Some(value));

@@ -35,6 +35,8 @@ pub const NAME: u8 = b'n';
 pub const SERIES: u8 = b's';
 /// Tag of a tag index entry: (tag, value, series) -> empty.
 pub const TAG: u8 = b't';
+/// Tag of an annotation event: (when, id) -> JSON body.
+pub const EVENT: u8 = b'e';
 /// Tag of a store-wide metadata entry (format version, next id).
 pub const META: u8 = b'm';
 
@@ -82,6 +84,25 @@ pub fn parse_tag(key: &[u8]) -> Option<(&str, &str, SeriesId)> {
     let tag = std::str::from_utf8(&body[..sep]).ok()?;
     let value = std::str::from_utf8(&body[sep + 1..]).ok()?;
     Some((tag, value, id))
+}
+
+/// Events sort by time: the epoch second with its sign bit flipped (so
+/// negative times sort first), then the id.
+pub fn event(when: i64, id: u32) -> [u8; 13] {
+    let mut k = [EVENT; 13];
+    k[1..9].copy_from_slice(&((when as u64) ^ (1 << 63)).to_be_bytes());
+    k[9..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// (when, id) of an event key.
+pub fn parse_event(key: &[u8]) -> Option<(i64, u32)> {
+    let k: &[u8; 13] = key.try_into().ok()?;
+    if k[0] != EVENT {
+        return None;
+    }
+    let when = (u64::from_be_bytes(k[1..9].try_into().ok()?) ^ (1 << 63)) as i64;
+    Some((when, u32::from_be_bytes(k[9..].try_into().ok()?)))
 }
 
 pub fn meta(what: &str) -> Vec<u8> {

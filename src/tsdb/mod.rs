@@ -4,6 +4,7 @@
 //! read semantics. Only this folder names `rocksdb`.
 
 pub mod chunk;
+pub mod chunk_cache;
 pub mod index;
 pub mod keys;
 pub mod rollup;

@@ -19,10 +19,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options, ReadOptions, WriteBatch};
 
+use super::chunk_cache::{ChunkCache, Key, Points};
 use super::index::{self, SeriesRecord};
 use super::keys::{self, SeriesId};
 use super::rollup::{Stored, Windows, Writes};
@@ -50,6 +49,8 @@ const FLUSH_SHARDS: usize = 2;
 pub struct Tuning {
     pub block_cache_bytes: usize,
     pub memtable_bytes: usize,
+    /// Decoded chunks kept for repeated reads (`chunk_cache.rs`).
+    pub chunk_cache_bytes: usize,
 }
 
 /// A point to ingest: canonical name, timestamp (epoch s), value.
@@ -74,11 +75,14 @@ pub struct Store {
     head: Mutex<Head>,
     /// Serialises flushes.
     flush_lock: Mutex<()>,
+    /// Serialises event id allocation.
+    event_lock: Mutex<()>,
     /// Rollup windows, sharded by series id so a flush plans shards in parallel.
     windows: Vec<Mutex<Windows>>,
     /// The compaction filter's notion of now; 0 = the wall clock. Only
     /// `compact_at` pins it, so retention can be tested without waiting.
     clock: Arc<AtomicU32>,
+    cache: ChunkCache,
     stats: Stats,
 }
 
@@ -172,8 +176,22 @@ impl Store {
             rules,
             head: Mutex::new(Head { next_id, ..Head::default() }),
             flush_lock: Mutex::new(()),
+            event_lock: Mutex::new(()),
             windows: (0..FLUSH_SHARDS).map(|_| Mutex::new(Windows::default())).collect(),
             clock,
+            cache: ChunkCache::new(
+                tuning.chunk_cache_bytes,
+                registry.counter(
+                    "instantops_tsdb_chunk_cache_total",
+                    "Chunk reads, by whether the decoded chunk was cached.",
+                    &[("result", "hit")],
+                ),
+                registry.counter(
+                    "instantops_tsdb_chunk_cache_total",
+                    "Chunk reads, by whether the decoded chunk was cached.",
+                    &[("result", "miss")],
+                ),
+            ),
             stats,
         })
     }
@@ -312,16 +330,18 @@ impl Store {
                         let mut windows = self.windows[shard].lock().expect("windows lock poisoned");
                         let chunks = self.chunks();
                         let mut batch = WriteBatch::default();
+                        let mut written = Vec::new();
                         let mut start = 0;
                         while start < points.len() {
                             let id = points[start].id;
                             let end = start + points[start..].iter().take_while(|p| p.id == id).count();
                             let policy = &policies[&id];
                             let writes = self.plan_writes(&mut windows, id, policy, &points[start..end], now)?;
-                            put_operands(&mut batch, chunks, id, policy, &writes);
+                            put_operands(&mut batch, chunks, id, policy, &writes, &mut written);
                             start = end;
                         }
                         self.db.write(batch)?;
+                        self.cache.invalidate(&written);
                         Ok(())
                     })
                 })
@@ -426,23 +446,32 @@ impl Store {
     }
 
     /// The stored points of one archive in `[from, until)`, as (ts, value).
+    /// The stored points of one archive in `[from, until)`, chunk by chunk:
+    /// decoded chunks come from the cache, the others from RocksDB (one
+    /// multi-get), decoded once and cached.
     fn read_stored(&self, id: SeriesId, policy: &Policy, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, StoreError> {
         let step = policy.archives[usize::from(archive)].step;
         let span = step * SLOTS_PER_CHUNK;
-        let first = from - from % span;
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(keys::chunk(id, archive, until).to_vec());
-        let lower = keys::chunk(id, archive, first);
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf_opt(self.chunks(), opts, IteratorMode::From(&lower, Direction::Forward)) {
-            let (k, v) = item?;
-            let Some((_, _, chunk_start)) = keys::parse_chunk(&k) else { continue };
-            for (slot, value) in value::points(&v).map_err(StoreError::Corrupt)? {
-                let ts = chunk_start + slot * step;
-                if ts >= from && ts < until {
-                    out.push((ts, value));
-                }
+        let starts: Vec<u32> = (u64::from(from - from % span)..u64::from(until)).step_by(span as usize).map(|s| s as u32).collect();
+        let mut chunks: Vec<Option<Points>> = starts.iter().map(|&s| self.cache.get(&keys::chunk(id, archive, s))).collect();
+        let missing: Vec<usize> = (0..starts.len()).filter(|&i| chunks[i].is_none()).collect();
+        if !missing.is_empty() {
+            let epoch = self.cache.epoch();
+            let lookups: Vec<(&rocksdb::ColumnFamily, Key)> =
+                missing.iter().map(|&i| (self.chunks(), keys::chunk(id, archive, starts[i]))).collect();
+            for (&i, value) in missing.iter().zip(self.db.multi_get_cf(lookups)) {
+                let points = match value? {
+                    Some(v) => value::points(&v).map_err(StoreError::Corrupt)?,
+                    None => Vec::new(),
+                };
+                let points = Arc::new(points);
+                self.cache.insert(keys::chunk(id, archive, starts[i]), points.clone(), epoch);
+                chunks[i] = Some(points);
             }
+        }
+        let mut out = Vec::new();
+        for (chunk_start, points) in starts.into_iter().zip(chunks.into_iter().flatten()) {
+            out.extend(points.iter().map(|&(slot, v)| (chunk_start + slot * step, v)).filter(|&(ts, _)| ts >= from && ts < until));
         }
         Ok(out)
     }
@@ -525,6 +554,102 @@ impl Store {
         head.created.iter().filter(|(_, name, _)| keep(name)).map(|(_, name, _)| name.to_string()).collect()
     }
 
+    /// The next nodes below a path prefix (`""` or ending with a dot), for
+    /// `/metrics/find` and globs: the index's, plus the series created since
+    /// the last flush.
+    pub fn children(&self, prefix: &str) -> Result<Vec<index::Child>, StoreError> {
+        let mut children = index::children(&self.db, prefix)?;
+        let fresh = self.unflushed_names(|name| name.starts_with(prefix) && !name.contains(';'));
+        if fresh.is_empty() {
+            return Ok(children);
+        }
+        for name in fresh {
+            let rest = &name[prefix.len()..];
+            let (child, below) = rest.split_once('.').map_or((rest, false), |(c, _)| (c, true));
+            if child.is_empty() {
+                continue;
+            }
+            let at = match children.binary_search_by(|c| c.name.as_str().cmp(child)) {
+                Ok(i) => i,
+                Err(i) => {
+                    children.insert(i, index::Child { name: child.to_string(), ..index::Child::default() });
+                    i
+                }
+            };
+            if below { children[at].branch = true } else { children[at].leaf = true }
+        }
+        Ok(children)
+    }
+
+    /// Whether `path` is a series and whether series go on below it.
+    pub fn node(&self, path: &str) -> Result<index::Child, StoreError> {
+        let mut node = index::node(&self.db, path)?;
+        let below = format!("{path}.");
+        for name in self.unflushed_names(|name| name == path || name.starts_with(&below)) {
+            if name == path { node.leaf = true } else { node.branch = true }
+        }
+        Ok(node)
+    }
+
+    /// Every tag name of tagged series (`name` included), sorted.
+    pub fn tag_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = index::tag_names(&self.db)?;
+        for name in self.unflushed_names(|name| name.contains(';')) {
+            names.extend(index::tags(&name).into_iter().map(|(k, _)| k.to_string()));
+        }
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The values of a tag and how many series carry each, sorted by value.
+    pub fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut values = index::tag_values(&self.db, tag)?;
+        for name in self.unflushed_names(|name| name.contains(';')) {
+            for (k, v) in index::tags(&name) {
+                if k != tag {
+                    continue;
+                }
+                match values.binary_search_by(|(x, _)| x.as_str().cmp(v)) {
+                    Ok(i) => values[i].1 += 1,
+                    Err(i) => values.insert(i, (v.to_string(), 1)),
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Stores an annotation event (graphite-web's `POST /events`, DogStatsD
+    /// `_e`) and returns its id; written through RocksDB's WAL before it returns.
+    pub fn add_event(&self, when: i64, body: &[u8]) -> Result<u32, StoreError> {
+        let _serial = self.event_lock.lock().expect("event lock poisoned");
+        let key = keys::meta("next_event");
+        let id = match self.db.get_pinned(&key)? {
+            Some(v) => u32::from_le_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next event id".into()))?),
+            None => 1,
+        };
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put(keys::event(when, id), body);
+        batch.put(&key, (id + 1).to_le_bytes());
+        self.db.write(batch)?;
+        Ok(id)
+    }
+
+    /// Events with `from <= when <= until`, oldest first: (when, id, body).
+    pub fn events(&self, from: i64, until: i64) -> Result<Vec<(i64, u32, Vec<u8>)>, StoreError> {
+        let start = keys::event(from, 0);
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_upper_bound(keys::event(until.saturating_add(1), 0).to_vec());
+        let mut out = Vec::new();
+        for item in self.db.iterator_opt(rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward), opts) {
+            let (k, v) = item?;
+            if let Some((when, id)) = keys::parse_event(&k) {
+                out.push((when, id, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Names of the series with `tag=value` (tagged series only).
     pub fn names_with_tag(&self, tag: &str, value: &str) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
@@ -549,6 +674,7 @@ impl Store {
         self.persist()?;
         self.db.compact_range_cf(self.chunks(), None::<&[u8]>, None::<&[u8]>);
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        self.cache.clear();
         Ok(())
     }
 
@@ -627,15 +753,26 @@ fn archive_for_age(policy: &Policy, age: i64) -> Option<usize> {
     policy.archives.iter().position(|a| a.retention() as i64 >= age)
 }
 
-fn put_operands(batch: &mut WriteBatch, chunks: &rocksdb::ColumnFamily, id: SeriesId, policy: &Policy, writes: &Writes) {
+/// Adds a flush's writes of one series to `batch` as merge operands, one per
+/// chunk, and the chunk keys to `written`.
+fn put_operands(
+    batch: &mut WriteBatch,
+    chunks: &rocksdb::ColumnFamily,
+    id: SeriesId,
+    policy: &Policy,
+    writes: &Writes,
+    written: &mut Vec<Key>,
+) {
     let mut current: Option<(u8, u32)> = None;
     let mut points: Vec<(u32, f64)> = Vec::new();
-    let emit = |batch: &mut WriteBatch, key: Option<(u8, u32)>, points: &mut Vec<(u32, f64)>| {
+    let mut emit = |batch: &mut WriteBatch, key: Option<(u8, u32)>, points: &mut Vec<(u32, f64)>| {
         if let Some((archive, chunk_start)) = key {
             let a = policy.archives[usize::from(archive)];
             let expires = u64::from(chunk_start) + u64::from(a.step * SLOTS_PER_CHUNK) + a.retention();
             let expires = u32::try_from(expires).unwrap_or(u32::MAX);
-            batch.merge_cf(chunks, keys::chunk(id, archive, chunk_start), value::operand(expires, points));
+            let key = keys::chunk(id, archive, chunk_start);
+            batch.merge_cf(chunks, key, value::operand(expires, points));
+            written.push(key);
         }
         points.clear();
     };
@@ -667,11 +804,44 @@ mod tests {
     }
 
     fn open(dir: &Path, rules: Rules) -> Store {
-        Store::open(dir, rules, &Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20 }, &Registry::new()).expect("open")
+        Store::open(
+            dir,
+            rules,
+            &Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20, chunk_cache_bytes: 8 << 20 },
+            &Registry::new(),
+        )
+        .expect("open")
     }
 
     // A multiple of 60, so minute windows start at NOW - 120 and NOW - 60.
     const NOW: u32 = 1_700_000_040;
+
+    /// The catalog's tree view: names that sort between a leaf and its own
+    /// branch (`web-01` between `web` and `web.x`) are still listed, tagged
+    /// series are not, and unflushed and flushed names give the same answer.
+    #[test]
+    fn children_list_each_next_node_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(dir.path(), rules("10s:1h", Method::Average, 0.5));
+        let names = ["a.web", "a.web-01", "a.web.x", "a.web.y.z", "a.web0", "a.b;t=v", "b;t=v", "c.d"];
+        let pts: Vec<Incoming> = names.iter().map(|n| Incoming { name: n, ts: i64::from(NOW), value: 1.0 }).collect();
+        store.ingest(&pts, NOW).expect("ingest");
+        let view = |store: &Store, prefix: &str| -> Vec<(String, bool, bool)> {
+            store.children(prefix).expect("children").into_iter().map(|c| (c.name, c.leaf, c.branch)).collect()
+        };
+        let want_a = vec![("web".to_string(), true, true), ("web-01".to_string(), true, false), ("web0".to_string(), true, false)];
+        let want_top = vec![("a".to_string(), false, true), ("c".to_string(), false, true)];
+        for flushed in [false, true] {
+            assert_eq!(view(&store, "a."), want_a, "flushed: {flushed}");
+            assert_eq!(view(&store, ""), want_top, "flushed: {flushed}");
+            assert_eq!(view(&store, "a.web."), vec![("x".to_string(), true, false), ("y".to_string(), false, true)]);
+            let web = store.node("a.web").expect("node");
+            assert!(web.leaf && web.branch, "flushed: {flushed}");
+            let missing = store.node("a.nope").expect("node");
+            assert!(!missing.leaf && !missing.branch);
+            store.flush(NOW).expect("flush");
+        }
+    }
 
     #[test]
     fn points_are_readable_before_and_after_flush_and_reopen() {

@@ -2,6 +2,7 @@
 //! Every test starts its own appliance (see harness.rs) and runs in parallel.
 
 mod carbon;
+mod events_diff;
 mod graphite_api;
 mod graphite_web;
 mod harness;

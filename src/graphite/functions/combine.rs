@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use super::calculate::percentile;
+use super::transform::safe_pow;
 use super::{Run, list};
 use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
-use crate::graphite::series::{Agg, Series, common_tags, normalize, path_expressions, rows};
+use crate::graphite::series::{Agg, Series, common_tags, normalize, path_expressions, py_g, rows};
 
 pub const FUNCTIONS: &[(&str, Run)] = &[
     ("aggregate", aggregate_fn),
@@ -27,6 +29,11 @@ pub const FUNCTIONS: &[(&str, Run)] = &[
     ("sumSeriesWithWildcards", |c, a| with_wildcards(c, a, "sum")),
     ("averageSeriesWithWildcards", |c, a| with_wildcards(c, a, "average")),
     ("multiplySeriesWithWildcards", |c, a| with_wildcards(c, a, "multiply")),
+    ("aggregateWithWildcards", aggregate_with_wildcards),
+    ("percentileOfSeries", percentile_of_series),
+    ("groupByTags", group_by_tags),
+    ("powSeries", pow_series),
+    ("pct", as_percent),
 ];
 
 /// graphite-web's `aggregate(seriesList, func, xFilesFactor)` over one list.
@@ -97,18 +104,21 @@ fn group(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
 fn divide_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let divisors = a.series("divisorSeries")?;
     let dividends = a.series("dividendSeriesList")?;
+    list(divide(ctx, dividends, divisors)?)
+}
+
+/// graphite-web's `divideSeries` over evaluated lists.
+pub fn divide(ctx: &Context<'_>, dividends: Vec<Series>, divisors: Vec<Series>) -> Result<Vec<Series>, EvalError> {
     if divisors.is_empty() {
-        return list(
-            dividends
-                .into_iter()
-                .map(|mut s| {
-                    s.name = format!("divideSeries({},MISSING)", s.name);
-                    s.path_expression = s.name.clone();
-                    s.values = vec![None; s.values.len()];
-                    s
-                })
-                .collect(),
-        );
+        return Ok(dividends
+            .into_iter()
+            .map(|mut s| {
+                s.name = format!("divideSeries({},MISSING)", s.name);
+                s.path_expression = s.name.clone();
+                s.values = vec![None; s.values.len()];
+                s
+            })
+            .collect());
     }
     if divisors.len() > 1 {
         return Err(bad(format!("divideSeries second argument must reference exactly 1 series (got {})", divisors.len())));
@@ -122,10 +132,10 @@ fn divide_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalE
         let values = rows(&pair).iter().map(|r| safe_div(r[0], r[1])).collect();
         out.push(Series::new(name, start, end, step, values, ctx.xff));
     }
-    list(out)
+    Ok(out)
 }
 
-fn safe_div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub fn safe_div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
         _ => None,
@@ -136,67 +146,153 @@ fn percent(v: Option<f64>, total: Option<f64>) -> Option<f64> {
     safe_div(v, total).map(|q| q * 100.0)
 }
 
+/// `asPercent`'s `total`: none, a number (with its text), or series.
+pub enum Total {
+    None,
+    Number(f64, String),
+    List(Vec<Series>),
+}
+
 fn as_percent(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
-    if !a.rest("nodes").is_empty() {
-        return Err(bad("asPercent with nodes is not implemented"));
-    }
-    let total_number = a.opt_number("total").ok().flatten();
-    let total_text = a.text("total");
-    let total_list = if total_number.is_none() { a.opt_series("total")? } else { None };
-    let mut series = a.series("seriesList")?;
+    let nodes = a.rest("nodes");
+    let total = match (a.opt_number("total").ok().flatten(), a.text("total")) {
+        (Some(t), Some(text)) => Total::Number(t, text),
+        _ => a.opt_series("total")?.map_or(Total::None, Total::List),
+    };
+    let series = a.series("seriesList")?;
+    list(as_percent_of(ctx, series, total, &nodes)?)
+}
+
+/// graphite-web's `asPercent` over evaluated arguments.
+pub fn as_percent_of(ctx: &Context<'_>, mut series: Vec<Series>, total: Total, nodes: &[Value]) -> Result<Vec<Series>, EvalError> {
     normalize(&mut series);
+    if !nodes.is_empty() {
+        return as_percent_by_nodes(ctx, series, total, nodes);
+    }
     let xff = ctx.xff;
     let mut out = Vec::new();
-    match (total_number, total_list) {
-        (Some(t), _) => {
-            let text = total_text.unwrap_or_default();
+    match total {
+        Total::Number(t, text) => {
             for s in &series {
                 let values = s.points().into_iter().map(|v| percent(v, Some(t))).collect();
                 out.push(Series::new(format!("asPercent({},{text})", s.name), s.start, s.end, s.step, values, xff));
             }
         }
-        (None, Some(total)) if total.len() == series.len() => {
+        Total::List(total) if total.len() == series.len() => {
             let mut left = series;
             let mut right = total;
             left.sort_by(|x, y| x.name.cmp(&y.name));
             right.sort_by(|x, y| x.name.cmp(&y.name));
             for (s1, s2) in left.into_iter().zip(right) {
-                let name = format!("asPercent({},{})", s1.name, s2.name);
-                let mut pair = vec![s1, s2];
-                let Some((start, end, step)) = normalize(&mut pair) else { continue };
-                let values = rows(&pair).iter().map(|r| percent(r[0], r[1])).collect();
-                out.push(Series::new(name, start, end, step, values, xff));
+                out.extend(percent_pair(s1, s2, xff));
             }
         }
-        (None, Some(total)) if total.len() == 1 => {
+        Total::List(total) if total.len() == 1 => {
             let mut all: Vec<Series> = series.into_iter().chain(total).collect();
             normalize(&mut all);
             let total = all.pop().expect("one total");
             let totals = total.points();
             for s in &all {
-                let points = s.points();
-                let len = points.len().max(totals.len());
-                let values = (0..len).map(|i| percent(points.get(i).copied().flatten(), totals.get(i).copied().flatten())).collect();
-                out.push(Series::new(format!("asPercent({},{})", s.name, total.name), s.start, s.end, s.step, values, xff));
+                out.push(percent_of_values(s, &totals, &total.name, xff));
             }
         }
-        (None, Some(_)) => {
+        Total::List(_) => {
             return Err(bad(
                 "asPercent second argument must be missing, a single digit, reference exactly 1 series or reference the same number of series as the first argument",
             ));
         }
-        (None, None) => {
+        Total::None => {
             let totals: Vec<Option<f64>> = rows(&series).iter().map(|r| Agg::Sum.apply(r)).collect();
             let text = format!("sumSeries({})", path_expressions(&series));
             for s in &series {
-                let points = s.points();
-                let len = points.len().max(totals.len());
-                let values = (0..len).map(|i| percent(points.get(i).copied().flatten(), totals.get(i).copied().flatten())).collect();
-                out.push(Series::new(format!("asPercent({},{text})", s.name), s.start, s.end, s.step, values, xff));
+                out.push(percent_of_values(s, &totals, &text, xff));
             }
         }
     }
-    list(out)
+    Ok(out)
+}
+
+/// `asPercent(s,<text>)` against a row of totals, zipped longest.
+fn percent_of_values(s: &Series, totals: &[Option<f64>], text: &str, xff: f64) -> Series {
+    let points = s.points();
+    let len = points.len().max(totals.len());
+    let values = (0..len).map(|i| percent(points.get(i).copied().flatten(), totals.get(i).copied().flatten())).collect();
+    Series::new(format!("asPercent({},{text})", s.name), s.start, s.end, s.step, values, xff)
+}
+
+/// `asPercent(s1,s2)` over the two normalized together.
+fn percent_pair(s1: Series, s2: Series, xff: f64) -> Option<Series> {
+    let name = format!("asPercent({},{})", s1.name, s2.name);
+    let mut pair = vec![s1, s2];
+    let (start, end, step) = normalize(&mut pair)?;
+    let values = rows(&pair).iter().map(|r| percent(r[0], r[1])).collect();
+    Some(Series::new(name, start, end, step, values, xff))
+}
+
+/// The sum of a group (`sumSeries(...)`), or its only member; records the
+/// range of the normalize it ran.
+fn group_total(members: Vec<Series>, xff: f64, last: &mut Option<(i64, i64, i64)>) -> Series {
+    if members.len() == 1 {
+        return members.into_iter().next().expect("one member");
+    }
+    let name = format!("sumSeries({})", path_expressions(&members));
+    let mut members = members;
+    let range = normalize(&mut members).expect("a non-empty group");
+    *last = Some(range);
+    let values = rows(&members).iter().map(|r| Agg::Sum.apply(r)).collect();
+    Series::new(name, range.0, range.1, range.2, values, xff)
+}
+
+/// graphite-web's `asPercent` nodes branch: series and totals grouped by
+/// node key; a key missing on one side gives an all-null `MISSING` series
+/// spanning the range of the last normalize graphite-web happened to run.
+fn as_percent_by_nodes(ctx: &Context<'_>, series: Vec<Series>, total: Total, nodes: &[Value]) -> Result<Vec<Series>, EvalError> {
+    let xff = ctx.xff;
+    let groups = group_by(series, |s| agg_key(s, nodes));
+    let mut keys: Vec<String> = groups.iter().map(|(k, _)| k.clone()).collect();
+    let mut last = None;
+    let mut totals: HashMap<String, Series> = HashMap::new();
+    match total {
+        Total::None => {
+            for (key, members) in &groups {
+                totals.insert(key.clone(), group_total(members.clone(), xff, &mut last));
+            }
+        }
+        Total::List(list) => {
+            for (key, members) in group_by(list, |s| agg_key(s, nodes)) {
+                if !keys.contains(&key) {
+                    keys.push(key.clone());
+                }
+                totals.insert(key, group_total(members, xff, &mut last));
+            }
+        }
+        Total::Number(..) => return Err(bad("total must be None or a seriesList")),
+    }
+    let groups: HashMap<String, Vec<Series>> = groups.into_iter().collect();
+    let missing = |name: String, len: usize, last: Option<(i64, i64, i64)>| {
+        let (start, end, step) = last.ok_or_else(|| EvalError::Internal("asPercent: no range for a MISSING series".into()))?;
+        Ok::<_, EvalError>(Series::new(name, start, end, step, vec![None; len], xff))
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        let total = totals.get(&key);
+        let Some(members) = groups.get(&key) else {
+            let t = total.expect("a key is a series key or a total key");
+            out.push(missing(format!("asPercent(MISSING,{})", t.name), t.points().len(), last)?);
+            continue;
+        };
+        for s1 in members {
+            match total {
+                None => out.push(missing(format!("asPercent({},MISSING)", s1.name), s1.points().len(), last)?),
+                Some(t) => {
+                    let s = percent_pair(s1.clone(), t.clone(), xff).expect("a pair normalizes");
+                    last = Some((s.start, s.end, s.step));
+                    out.push(s);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// graphite-web's `getNodeOrTag` over `aggKey`'s path.
@@ -291,6 +387,11 @@ fn group_by_nodes(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, Eval
     group_by_nodes_impl(ctx, series, &callback, &nodes)
 }
 
+fn aggregate_with_wildcards(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let func = a.string("func")?;
+    with_wildcards(ctx, a, &func)
+}
+
 fn with_wildcards(ctx: &mut Context<'_>, a: &mut Args<'_>, func: &str) -> Result<Value, EvalError> {
     let positions: Vec<i64> = a
         .rest("position")
@@ -313,4 +414,75 @@ fn with_wildcards(ctx: &mut Context<'_>, a: &mut Args<'_>, func: &str) -> Result
         }
     }
     list(out)
+}
+
+fn percentile_of_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let n = a.number("n")?;
+    if n <= 0.0 {
+        return Err(bad("The requested percent is required to be greater than 0"));
+    }
+    let interpolate = a.flag("interpolate")?;
+    let mut series = a.series("seriesList")?;
+    let Some(first) = series.first() else { return list(vec![]) };
+    let name = format!("percentileOfSeries({},{})", first.path_expression, py_g(n));
+    let (start, end, step) = normalize(&mut series).expect("a non-empty list");
+    let values = rows(&series).iter().map(|r| percentile(r, n, interpolate)).collect();
+    list(vec![Series::new(name, start, end, step, values, ctx.xff)])
+}
+
+/// graphite-web's `groupByTags`: the key is the common name (or the
+/// callback) then the sorted `tag=value` pairs; the result is named and
+/// tagged by its key.
+fn group_by_tags(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let callback = a.string("callback")?;
+    let tags: Vec<String> = a.rest("tags").iter().map(value_text).collect();
+    if tags.is_empty() {
+        return Err(bad("groupByTags(): no tags specified"));
+    }
+    let series = a.series("seriesList")?;
+    let by_name = tags.iter().any(|t| t == "name");
+    let mut names: Vec<&str> = series.iter().map(|s| s.tags.get("name").map_or("", String::as_str)).collect();
+    names.sort_unstable();
+    names.dedup();
+    let common = if names.len() == 1 { names[0].to_string() } else { callback.clone() };
+    let key = |s: &Series| {
+        let mut pairs: Vec<String> =
+            tags.iter().filter(|t| !by_name || *t != "name").map(|t| format!("{t}={}", s.tags.get(t).map_or("", String::as_str))).collect();
+        pairs.sort();
+        let head = if by_name { s.tags.get("name").cloned().unwrap_or_default() } else { common.clone() };
+        std::iter::once(head).chain(pairs).collect::<Vec<_>>().join(";")
+    };
+    let mut out = Vec::new();
+    for (key, members) in group_by(series, key) {
+        if key.split(';').skip(1).any(|pair| pair.ends_with('=')) {
+            return Err(EvalError::Internal(format!("Cannot parse path {key}: a tag value is empty")));
+        }
+        if let Some(mut s) = aggregate(ctx, members, &callback, None)?.pop() {
+            s.tags = crate::graphite::series::name_tags(&key);
+            s.path_expression = key.clone();
+            s.name = key;
+            out.push(s);
+        }
+    }
+    list(out)
+}
+
+/// A node or tag argument as Python's `str()` prints it.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => crate::graphite::series::py_repr(*f),
+        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Value::None => "None".into(),
+        Value::List(_) => String::new(),
+    }
+}
+
+fn pow_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let mut series = flatten(a.series_lists("seriesList")?);
+    let Some((start, end, step)) = normalize(&mut series) else { return list(vec![]) };
+    let name = format!("powSeries({})", series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","));
+    let values = rows(&series).iter().map(|row| row.iter().skip(1).fold(row[0], |acc, e| e.and_then(|e| safe_pow(acc, e)))).collect();
+    list(vec![Series::new(name, start, end, step, values, ctx.xff)])
 }

@@ -1,9 +1,10 @@
 //! Series filters and sorts (graphite-web's "Filter Series", "Filter Data"
 //! and "Sorting" groups).
 
+use super::calculate::percentile;
 use super::{Run, list, transform_each};
 use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
-use crate::graphite::series::{Agg, Series, py_g};
+use crate::graphite::series::{Agg, Series, py_g, py_sum, rows};
 
 pub const FUNCTIONS: &[(&str, Run)] = &[
     ("highest", |c, a| highest_lowest(c, a, None, true)),
@@ -34,6 +35,12 @@ pub const FUNCTIONS: &[(&str, Run)] = &[
     ("sortByTotal", |c, a| sort_by_impl(c, a, "sum", true)),
     ("sortBy", sort_by),
     ("unique", unique),
+    ("removeAbovePercentile", |c, a| remove_percentile(c, a, true)),
+    ("removeBelowPercentile", |c, a| remove_percentile(c, a, false)),
+    ("mostDeviant", most_deviant),
+    ("useSeriesAbove", use_series_above),
+    ("averageOutsidePercentile", average_outside_percentile),
+    ("removeBetweenPercentile", remove_between_percentile),
 ];
 
 /// `keyFunc`: the aggregate, null as -infinity.
@@ -193,4 +200,122 @@ fn unique(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let mut seen = std::collections::HashSet::new();
     let all: Vec<Series> = a.series_lists("seriesLists")?.into_iter().flatten().collect();
     list(all.into_iter().filter(|s| seen.insert(s.name.clone())).collect())
+}
+
+/// graphite-web's `removeAbovePercentile` / `removeBelowPercentile`: values
+/// past the series' own nPercentile become null (below also nulls nulls).
+/// Its nPercentile call tags the series `nPercentile` through a shared dict.
+fn remove_percentile(_: &mut Context<'_>, a: &mut Args<'_>, above: bool) -> Result<Value, EvalError> {
+    let n = a.number("n")?;
+    let tag = a.text("n").unwrap_or_default();
+    let label = if above { "removeAbovePercentile" } else { "removeBelowPercentile" };
+    let mut out = Vec::new();
+    for mut s in a.series("seriesList")? {
+        let points = s.points();
+        // A series without values has no percentile and keeps its (null) points.
+        let p = percentile(&points, n, false);
+        if p.is_some() {
+            s.tags.insert("nPercentile".into(), tag.clone());
+        }
+        let p = p.unwrap_or(f64::NAN);
+        let gone = |x: f64| if above { x > p } else { x < p };
+        out.extend(transform_each(
+            vec![s],
+            None,
+            |name| format!("{label}({name}, {})", py_g(n)),
+            |_| points.iter().map(|v| v.filter(|x| !gone(*x))).collect(),
+        ));
+    }
+    list(out)
+}
+
+/// graphite-web's `mostDeviant`: the n series of highest variance.
+fn most_deviant(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let n = a.int("n")?.max(0) as usize;
+    let mut deviants: Vec<(f64, Series)> = Vec::new();
+    for s in a.series("seriesList")? {
+        let known: Vec<f64> = s.points().into_iter().flatten().collect();
+        let Some(mean) = Agg::Average.apply(&s.points()) else { continue };
+        let squares: Vec<f64> = known.iter().map(|v| (v - mean) * (v - mean)).collect();
+        deviants.push((py_sum(&squares) / known.len() as f64, s));
+    }
+    deviants.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap_or(std::cmp::Ordering::Equal));
+    list(deviants.into_iter().take(n).map(|(_, s)| s).collect())
+}
+
+/// Python's `max(series)`, which raises on an empty list or a null.
+fn py_max_strict(s: &Series) -> Result<Option<f64>, EvalError> {
+    let points = s.points();
+    if points.is_empty() || points.iter().any(Option::is_none) {
+        return Err(EvalError::Internal(format!("max() of {}: empty or with a null", s.name)));
+    }
+    Ok(Agg::Max.apply(&points))
+}
+
+/// graphite-web's `useSeriesAbove`: the series whose max is above `value`,
+/// renamed by the regex, fetched again as `group(...)`.
+fn use_series_above(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let value = a.number("value")?;
+    let re = regex(&a.string("search")?)?;
+    let replace = super::special::python_replacement(&a.string("replace")?);
+    let mut names = Vec::new();
+    for s in a.series("seriesList")? {
+        if py_max_strict(&s)?.is_some_and(|m| m > value) {
+            names.push(re.replace_all(&s.name, replace.as_str()).into_owned());
+        }
+    }
+    if names.is_empty() {
+        return list(vec![]);
+    }
+    let target = crate::graphite::expr::parse(&format!("group({})", names.join(","))).map_err(|e| bad(e.to_string()))?;
+    list(ctx.target(&target)?.into_iter().filter(|s| !s.values.is_empty()).collect())
+}
+
+/// Python's `low < x < high`, which raises on a null.
+fn strictly_between(low: Option<f64>, x: Option<f64>, high: Option<f64>) -> Result<bool, EvalError> {
+    match (low, x, high) {
+        (Some(l), Some(x), Some(h)) => Ok(l < x && x < h),
+        (Some(l), Some(x), None) if l >= x => Ok(false),
+        _ => Err(EvalError::Internal("a comparison with None".into())),
+    }
+}
+
+fn outer_percent(n: f64) -> f64 {
+    if n < 50.0 { 100.0 - n } else { n }
+}
+
+fn average_outside_percentile(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let n = outer_percent(a.number("n")?);
+    let series = a.series("seriesList")?;
+    let averages: Vec<Option<f64>> = series.iter().map(|s| Agg::Average.apply(&s.points())).collect();
+    let (low, high) = (percentile(&averages, 100.0 - n, false), percentile(&averages, n, false));
+    let mut out = Vec::new();
+    for (s, avg) in series.into_iter().zip(averages) {
+        if !strictly_between(low, avg, high)? {
+            out.push(s);
+        }
+    }
+    list(out)
+}
+
+fn remove_between_percentile(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let n = outer_percent(a.number("n")?);
+    let series = a.series("seriesList")?;
+    // zip(*seriesList): rows as long as the shortest series.
+    let shortest = series.iter().map(|s| s.points().len()).min().unwrap_or(0);
+    let columns: Vec<Vec<Option<f64>>> = rows(&series).into_iter().take(shortest).collect();
+    let low: Vec<Option<f64>> = columns.iter().map(|c| percentile(c, 100.0 - n, false)).collect();
+    let high: Vec<Option<f64>> = columns.iter().map(|c| percentile(c, n, false)).collect();
+    let mut out = Vec::new();
+    for s in series {
+        let mut outside = false;
+        for (i, v) in s.points().into_iter().enumerate() {
+            let bounds = low.get(i).zip(high.get(i)).ok_or_else(|| EvalError::Internal("list index out of range".into()))?;
+            outside |= !strictly_between(*bounds.0, v, *bounds.1)?;
+        }
+        if outside {
+            out.push(s);
+        }
+    }
+    list(out)
 }

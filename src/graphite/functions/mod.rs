@@ -6,7 +6,12 @@
 mod calculate;
 mod combine;
 mod filter;
+mod holt_winters;
+mod labels;
+mod lists;
 mod special;
+mod synthetic;
+mod timing;
 mod transform;
 
 use std::collections::HashMap;
@@ -40,6 +45,11 @@ fn implemented() -> Vec<(&'static str, Run)> {
     all.extend_from_slice(calculate::FUNCTIONS);
     all.extend_from_slice(filter::FUNCTIONS);
     all.extend_from_slice(special::FUNCTIONS);
+    all.extend_from_slice(lists::FUNCTIONS);
+    all.extend_from_slice(timing::FUNCTIONS);
+    all.extend_from_slice(labels::FUNCTIONS);
+    all.extend_from_slice(synthetic::FUNCTIONS);
+    all.extend_from_slice(holt_winters::FUNCTIONS);
     all
 }
 
@@ -114,6 +124,13 @@ fn relabel_each(series: Vec<Series>, tag: Option<(&str, &str)>, name: impl Fn(&S
             s
         })
         .collect()
+}
+
+/// A `date` argument as graphite-web's functions read it: `parseATTime`
+/// without the request's `now`, so relative specs count from the wall clock.
+fn wall_date(spec: &str) -> Result<i64, EvalError> {
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    super::timespec::parse(spec, wall).map_err(|e| super::eval::bad(e.to_string()))
 }
 
 /// Shorthand for a series-list result.

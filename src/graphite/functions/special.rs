@@ -4,7 +4,7 @@
 
 use super::combine::agg_key;
 use super::{Run, list, relabel_each};
-use crate::graphite::eval::{Args, Context, EvalError, Value};
+use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
 use crate::graphite::series::{Series, py_g, py_repr};
 
 pub const FUNCTIONS: &[(&str, Run)] = &[
@@ -23,6 +23,10 @@ pub const FUNCTIONS: &[(&str, Run)] = &[
     ("dashed", dashed),
     ("secondYAxis", second_y_axis),
     ("stacked", stacked),
+    ("setXFilesFactor", set_xff),
+    ("xFilesFactor", set_xff),
+    ("fallbackSeries", fallback_series),
+    ("areaBetween", area_between),
 ];
 
 fn passthrough(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -76,7 +80,7 @@ fn substr_impl(_: &mut Context<'_>, a: &mut Args<'_>, start: i64, stop: i64) -> 
 
 /// Python's `re.sub` replacement syntax (`\1`, `\g<1>`, `\g<name>`) and `$1`
 /// turned into the regex crate's `${1}`.
-fn replacement(python: &str) -> String {
+pub fn python_replacement(python: &str) -> String {
     let mut out = String::new();
     let chars: Vec<char> = python.chars().collect();
     let mut i = 0;
@@ -121,7 +125,7 @@ fn replacement(python: &str) -> String {
 
 fn alias_sub(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
     let re = super::filter::regex(&a.string("search")?)?;
-    let rep = replacement(&a.string("replace")?);
+    let rep = python_replacement(&a.string("replace")?);
     list(relabel_each(a.series("seriesList")?, None, |s| re.replace_all(&s.name, rep.as_str()).into_owned()))
 }
 
@@ -195,4 +199,38 @@ fn stacked(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> 
     }
     ctx.stacks.insert(stack, total);
     list(out)
+}
+
+/// graphite-web's `setXFilesFactor`: the series and the rest of the request
+/// use the new xff.
+fn set_xff(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let xff = a.number("xFilesFactor")?;
+    let tag = a.text("xFilesFactor").unwrap_or_default();
+    ctx.xff = xff;
+    let mut series = relabel_each(a.series("seriesList")?, Some(("xFilesFactor", &tag)), |s| s.name.clone());
+    for s in &mut series {
+        s.xff = xff;
+    }
+    list(series)
+}
+
+fn fallback_series(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let series = a.series("seriesList")?;
+    list(if series.is_empty() { a.series("fallback")? } else { series })
+}
+
+/// graphite-web's `areaBetween`: both series named after the upper one's
+/// path expression and sharing its tags (one dict in graphite-web).
+fn area_between(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let mut series = a.series("seriesList")?;
+    if series.len() != 2 {
+        return Err(bad("areaBetween series argument must reference *exactly* 2 series"));
+    }
+    series[1].tags.insert("areaBetween".into(), "1".into());
+    let name = format!("areaBetween({})", series[1].path_expression);
+    series[0].tags = series[1].tags.clone();
+    for s in &mut series {
+        s.name = name.clone();
+    }
+    list(series)
 }

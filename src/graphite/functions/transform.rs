@@ -28,6 +28,13 @@ pub const FUNCTIONS: &[(&str, Run)] = &[
     ("cumulative", cumulative),
     ("scaleToSeconds", scale_to_seconds),
     ("minMax", min_max),
+    ("interpolate", interpolate),
+    ("add", add),
+    ("exp", exp),
+    ("sigmoid", sigmoid),
+    ("logit", logit),
+    ("round", round),
+    ("offsetToZero", offset_to_zero),
 ];
 
 /// Maps each consolidated value, renames to `name(series)` and sets a tag.
@@ -48,7 +55,7 @@ pub fn round6(x: f64) -> f64 {
     format!("{x:.6}").parse().unwrap_or(x)
 }
 
-fn safe_pow(v: Option<f64>, e: f64) -> Option<f64> {
+pub fn safe_pow(v: Option<f64>, e: f64) -> Option<f64> {
     let v = v?;
     let r = v.powf(e);
     // math.pow raises (and safePow returns None) on a domain error or overflow.
@@ -385,27 +392,7 @@ fn summarize(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> 
                 } else {
                     (s.start - s.start.rem_euclid(interval), s.end - s.end.rem_euclid(interval) + interval)
                 };
-                let points = s.points();
-                let step = s.step * s.vpp as i64;
-                let timestamps: Vec<i64> = (0..).map(|i| s.start + i * step).take_while(|t| *t < s.end).collect();
-                let n = timestamps.len().min(points.len());
-                let per = interval as f64 / step as f64;
-                let (mut values, mut i, mut t) = (Vec::new(), 0, new_start);
-                while t < new_end {
-                    let (mut first, mut non_null) = (i, 0usize);
-                    while i < n && timestamps[i] < t + interval {
-                        if timestamps[i] <= t {
-                            first = i;
-                        }
-                        if timestamps[i] >= t && points[i].is_some() {
-                            non_null += 1;
-                        }
-                        i += 1;
-                    }
-                    let ok = non_null > 0 && non_null as f64 / per >= s.xff;
-                    values.push(if ok { func.apply(&points[first..i]) } else { None });
-                    t += interval;
-                }
+                let (values, t) = summarize_values(&s, func, interval, new_start, new_end);
                 if align {
                     new_end = t;
                 }
@@ -419,6 +406,34 @@ fn summarize(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> 
             })
             .collect(),
     )
+}
+
+/// graphite-web's `_summarizeValues`: `func` over the points of each
+/// `interval` bucket from `new_start` until `new_end`, null below the
+/// series' xff; returns the values and the end of the last bucket.
+pub fn summarize_values(s: &Series, func: Agg, interval: i64, new_start: i64, new_end: i64) -> (Vec<Option<f64>>, i64) {
+    let points = s.points();
+    let step = s.step * s.vpp as i64;
+    let timestamps: Vec<i64> = (0..).map(|i| s.start + i * step).take_while(|t| *t < s.end).collect();
+    let n = timestamps.len().min(points.len());
+    let per = interval as f64 / step as f64;
+    let (mut values, mut i, mut t) = (Vec::new(), 0, new_start);
+    while t < new_end {
+        let (mut first, mut non_null) = (i, 0usize);
+        while i < n && timestamps[i] < t + interval {
+            if timestamps[i] <= t {
+                first = i;
+            }
+            if timestamps[i] >= t && points[i].is_some() {
+                non_null += 1;
+            }
+            i += 1;
+        }
+        let ok = non_null > 0 && non_null as f64 / per >= s.xff;
+        values.push(if ok { func.apply(&points[first..i]) } else { None });
+        t += interval;
+    }
+    (values, t)
 }
 
 fn consolidate_by(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
@@ -474,4 +489,117 @@ fn min_max(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
             points.into_iter().map(|v| v.map(|v| if max == min { 0.0 } else { (v - min) / (max - min) })).collect()
         },
     ))
+}
+
+fn interpolate(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let limit = a.opt_number("limit")?.unwrap_or(f64::INFINITY);
+    let s = a.series("seriesList")?;
+    list(transform_each(s, None, |n| format!("interpolate({n})"), |s| interpolated(s.points(), limit)))
+}
+
+/// graphite-web's `interpolate`: runs of at most `limit` nulls between two
+/// values filled on the line between them; leading and trailing runs stay.
+fn interpolated(mut values: Vec<Option<f64>>, limit: f64) -> Vec<Option<f64>> {
+    let mut nones = 0usize;
+    for i in 1..values.len() {
+        let Some(v) = values[i] else {
+            nones += 1;
+            continue;
+        };
+        if nones == 0 {
+            continue;
+        }
+        let before = i - nones - 1;
+        if let Some(b) = values[before]
+            && nones as f64 <= limit
+        {
+            for (k, slot) in values[i - nones..i].iter_mut().enumerate() {
+                *slot = Some(b + (k + 1) as f64 * (v - b) / (nones + 1) as f64);
+            }
+        }
+        nones = 0;
+    }
+    values
+}
+
+fn add(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let constant = a.number("constant")?;
+    let tag = a.text("constant").unwrap_or_default();
+    let s = a.series("seriesList")?;
+    list(map_values(s, Some(("add", tag)), |n| format!("add({n},{})", constant.trunc() as i64), |v| v.map(|v| v + constant)))
+}
+
+fn exp(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let s = a.series("seriesList")?;
+    list(map_values(s, Some(("exp", "e".into())), |n| format!("exp({n})"), |v| v.map(f64::exp)))
+}
+
+fn sigmoid(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let s = a.series("seriesList")?;
+    list(map_values(s, Some(("sigmoid", "sigmoid".into())), |n| format!("sigmoid({n})"), |v| v.map(|v| 1.0 / (1.0 + (-v).exp()))))
+}
+
+fn logit(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let s = a.series("seriesList")?;
+    // math.log raises (and logit gives None) at 1 (a zero division) and at or below 0.
+    let f = |v: f64| (v != 1.0).then(|| v / (1.0 - v)).filter(|r| *r > 0.0).map(f64::ln);
+    list(map_values(s, Some(("logit", "logit".into())), |n| format!("logit({n})"), |v| v.and_then(f)))
+}
+
+/// Python's `round(x, digits)`: correctly rounded, ties to even.
+pub fn py_round(x: f64, digits: i64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    if digits >= 0 {
+        return format!("{x:.0$}", digits as usize).parse().unwrap_or(x);
+    }
+    let p = 10f64.powi(-digits as i32);
+    (x / p).round_ties_even() * p
+}
+
+fn round(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let precision = a.opt_int("precision")?;
+    let digits = precision.unwrap_or(0);
+    let s = a.series("seriesList")?;
+    let name = |n: &str| match precision {
+        Some(p) => format!("round({n},{p})"),
+        None => format!("round({n})"),
+    };
+    list(map_values(s, Some(("round", digits.to_string())), name, |v| v.map(|v| py_round(v, digits))))
+}
+
+fn offset_to_zero(_: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalError> {
+    let s = a.series("seriesList")?;
+    list(
+        s.into_iter()
+            .flat_map(|s| {
+                let min = Agg::Min.apply(&s.points());
+                let tag = min.map_or_else(|| "None".to_string(), crate::graphite::series::py_repr);
+                map_values(vec![s], Some(("offsetToZero", tag)), |n| format!("offsetToZero({n})"), |v| Some(v? - min?))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_round() {
+        assert_eq!(py_round(2.5, 0), 2.0);
+        assert_eq!(py_round(3.5, 0), 4.0);
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(1234.5, -2), 1200.0);
+    }
+
+    #[test]
+    fn interpolates_inner_runs_only() {
+        let v = |x: &[Option<f64>]| x.to_vec();
+        let got = interpolated(v(&[None, Some(1.0), None, None, Some(4.0), None]), f64::INFINITY);
+        assert_eq!(got, v(&[None, Some(1.0), Some(2.0), Some(3.0), Some(4.0), None]));
+        let got = interpolated(v(&[Some(1.0), None, None, Some(4.0)]), 1.0);
+        assert_eq!(got, v(&[Some(1.0), None, None, Some(4.0)]));
+    }
 }
