@@ -15,7 +15,9 @@ What it does, then prints a markdown table (and writes results.json to --out):
   (tests/oracle/graphite_web.py: Django's threaded development server, one process);
 - times each query K times (after 2 warm-ups) per round, R rounds interleaved
   between the servers, over one keep-alive connection per server; reports the
-  median over rounds of each round's p50 and p90, and the ratio of p50s.
+  median over rounds of each round's p50 and p90, and the ratio of p50s; and
+  each render's very first request (instantops decodes its chunks then; later
+  requests read them from its decoded-chunk cache).
 
 Finds run on instantops only (graphite-web has no such namespace here; the issue's
 find target is absolute). Needs the system python3 (graphite-web, whisper).
@@ -171,6 +173,15 @@ def main():
             raise SystemExit('graphite-web did not start: %r' % line)
         web_conn = http.client.HTTPConnection(*line[2].rsplit(':', 1))
 
+        # First request of each render, before anything is cached: instantops
+        # decodes (and RocksDB merges) every chunk once here.
+        cold = {}
+        for t in RENDER_TARGETS:
+            path = '/render?format=json&from=-24h&now=%d&target=%s' % (now, urllib.parse.quote(t))
+            for who, conn in (('io', io_conn), ('web', web_conn)):
+                t0 = time.perf_counter()
+                get(conn, path)
+                cold.setdefault(t, {})[who] = (time.perf_counter() - t0) * 1000
         rows = {}
         for rnd in range(args.rounds):
             say('round %d' % (rnd + 1))
@@ -188,13 +199,16 @@ def main():
 
         def med(samples, i):
             return statistics.median(s[i] for s in samples) if samples else None
-        out = ['| query | instantops p50 ms | p90 ms | graphite-web p50 ms | p90 ms | ratio (p50) |', '|---|---|---|---|---|---|']
+        out = ['| query | instantops p50 ms | p90 ms | first request ms | graphite-web p50 ms | p90 ms | first request ms | ratio (p50) |',
+               '|---|---|---|---|---|---|---|---|']
         results = []
         for (kind, q), r in rows.items():
             io50, io90, w50, w90 = med(r['io'], 0), med(r['io'], 1), med(r['web'], 0), med(r['web'], 1)
             ratio = '%.0fx' % (w50 / io50) if w50 else ''
-            out.append('| %s `%s` | %.2f | %.2f | %s | %s | %s |' % (kind, q, io50, io90, '%.1f' % w50 if w50 else '', '%.1f' % w90 if w90 else '', ratio))
-            results.append({'kind': kind, 'query': q, 'io_p50': io50, 'io_p90': io90, 'web_p50': w50, 'web_p90': w90})
+            c = cold.get(q, {})
+            fmt = lambda v: '%.1f' % v if v else ''
+            out.append('| %s `%s` | %.2f | %.2f | %s | %s | %s | %s | %s |' % (kind, q, io50, io90, fmt(c.get('io')), fmt(w50), fmt(w90), fmt(c.get('web')), ratio))
+            results.append({'kind': kind, 'query': q, 'io_p50': io50, 'io_p90': io90, 'web_p50': w50, 'web_p90': w90, 'first': c})
         with open(os.path.join(args.out, 'results.json'), 'w') as f:
             json.dump({'find_series': side ** 3, 'rounds': args.rounds, 'requests': args.requests, 'results': results}, f, indent=1)
         print('\n'.join(out))

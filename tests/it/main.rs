@@ -3,6 +3,7 @@
 
 mod carbon;
 mod events_diff;
+mod grafana_requests;
 mod graphite_api;
 mod graphite_web;
 mod harness;
