@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::eval::{Context, EvalError, Limits};
-use super::series::{Series, py_repr};
+use super::series::{Series, py_repr, write_py_repr};
 use super::{expr, timespec};
 use crate::tsdb::Store;
 
@@ -166,8 +166,9 @@ pub fn json(data: &mut [Series], max_points: Option<usize>, no_nulls: bool, pret
             let mut text = format!("{{\"target\": {}, \"tags\": {{{}}}, \"datapoints\": [", json_str(&s.name), tags.join(", "));
             text.reserve(points.len() * 24);
             for (i, (v, t)) in points.into_iter().enumerate() {
-                let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(text, "{sep}[{}, {t}]", json_float(v));
+                text.push_str(if i == 0 { "[" } else { ", [" });
+                write_json_float(&mut text, v);
+                let _ = write!(text, ", {t}]");
             }
             text.push_str("]}");
             out.push(text);
@@ -210,13 +211,13 @@ pub fn json_str(s: &str) -> String {
 
 /// A value as graphite-web's JSON spells it: Python's repr, null for NaN and
 /// gaps, 1e9999 for infinities.
-fn json_float(v: Option<f64>) -> String {
+fn write_json_float(out: &mut String, v: Option<f64>) {
     match v {
-        None => "null".into(),
-        Some(v) if v.is_nan() => "null".into(),
-        Some(v) if v == f64::INFINITY => "1e9999".into(),
-        Some(v) if v == f64::NEG_INFINITY => "-1e9999".into(),
-        Some(v) => py_repr(v),
+        None => out.push_str("null"),
+        Some(v) if v.is_nan() => out.push_str("null"),
+        Some(v) if v == f64::INFINITY => out.push_str("1e9999"),
+        Some(v) if v == f64::NEG_INFINITY => out.push_str("-1e9999"),
+        Some(v) => write_py_repr(out, v),
     }
 }
 

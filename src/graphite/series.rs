@@ -2,6 +2,8 @@
 //! aggregation functions (`functions/safe.py`, `aggfuncs.py`), consolidation by
 //! values-per-point, and `normalize` (a common step for several series).
 
+use std::fmt::Write as _;
+
 /// A series' tags in insertion order (graphite-web's dict order), values as strings.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tags(Vec<(String, String)>);
@@ -312,23 +314,34 @@ pub fn common_tags(series: &[Series], name: &str) -> Tags {
 
 /// Python's `repr(float)`: shortest round-trip digits, `1.0`, `1e+16`, `1e-05`.
 pub fn py_repr(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Where Python writes fixed notation, Rust's Display has the same shortest
-    // round-trip digits; Python only adds ".0" to whole numbers.
+    let mut out = String::with_capacity(24);
+    write_py_repr(&mut out, v);
+    out
+}
+
+/// `py_repr` appended to `out` (the JSON writer's hot path: no allocation
+/// for the common, fixed-notation values).
+pub fn write_py_repr(out: &mut String, v: f64) {
     let magnitude = v.abs();
-    if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
-        let mut s = v.to_string();
-        if !s.contains('.') {
-            s.push_str(".0");
+    if v.is_finite() && (magnitude == 0.0 || (1e-4..1e16).contains(&magnitude)) {
+        // Over this range Python writes fixed notation with the shortest
+        // round-trip digits, closest to the value, as std's formatter does;
+        // Python adds ".0" to whole numbers. (ryu is faster but its last digit
+        // differs from Python's on some 16- and 17-digit values.)
+        let start = out.len();
+        let _ = write!(out, "{v}");
+        if !out[start..].contains('.') {
+            out.push_str(".0");
         }
-        return s;
+        return;
     }
-    repr_from_digits(v)
+    if v.is_nan() {
+        out.push_str("nan");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+    } else {
+        out.push_str(&repr_from_digits(v));
+    }
 }
 
 /// Python's float repr built from the shortest digits and their exponent
