@@ -3,7 +3,7 @@
 # and VictoriaMetrics (Debian victoria-metrics), same machine, same load, one
 # receiver at a time, every listener on 127.0.0.1.
 #
-#   benches/carbon_peers.sh [PHASE...]      PHASE: ingest (default), disk, ram, restart, timeline, all
+#   benches/carbon_peers.sh [PHASE...]      PHASE: ingest (default), sustained, disk, ram, restart, timeline, all
 #
 # ingest   loads (a) 10k series and (b) 100k series, rate 0 (as fast as the receiver
 #          reads), 20 s, 4 connections; RUNS runs per receiver, interleaved, each on a
@@ -239,7 +239,7 @@ PID_DIR        = $root/run/
 DATABASE = whisper
 ENABLE_LOGROTATION = False
 USER =
-MAX_CACHE_SIZE = inf
+MAX_CACHE_SIZE = ${CC_MAX_CACHE:-inf}
 MAX_UPDATES_PER_SECOND = inf
 MAX_CREATES_PER_MINUTE = inf
 LINE_RECEIVER_INTERFACE = 127.0.0.1
@@ -323,6 +323,35 @@ bench_run() {
 }
 
 # ---------------------------------------------------------------- phase: ingest
+# sustained: carbon-cache with a bounded cache (MAX_CACHE_SIZE = 2,000,000 points,
+# carbon.conf's own example value) under load (b) for SUSTAINED_SECONDS (60):
+# once the cache is full carbon stops reading until whisper writes drain it, so
+# its send rate is the rate it can keep up, not the rate its memory grows.
+phase_sustained() {
+	local run dir pid rate saved=$DURATION
+	[ -f "$RAW" ] || printf 'load\treceiver\trun\tseries\tpoints\tMB\tsend_s\tsend_rate\tingest_s\tingest_rate\tdrain_s\tdrain_rate\trecv_cpu_s\tbench_cpu_s\tbusy_cores\trss_peak\trss_end\tstop_s\textra\n' >"$RAW"
+	DURATION=${SUSTAINED_SECONDS:-60}
+	for ((run = 1; run <= RUNS; run++)); do
+		wait_quiet
+		dir="$WORK/sustained-$run"; rm -rf "$dir"; mkdir -p "$dir"
+		CC_MAX_CACHE=2000000 start_carbon "$dir" "$dir/cc"; pid=$START_PID
+		bench_run "$pid" "$CC_LINE" --series 100000 --rate 0
+		stop_pid "$pid" 120
+		rate=$(awk -v p="$B_POINTS" -v s="$B_DRAIN" 'BEGIN{printf "%.0f", p / s}')
+		printf 'b-bounded\tcarbon-cache\t%d\t100000\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\tmax_cache=2000000;foreign_cores=%s;contaminated=%s\n' \
+			"$run" "$B_POINTS" "$B_MB" "$B_SEND" "$B_SENDRATE" "$B_INGEST" "$B_INGESTRATE" "$B_DRAIN" "$rate" "$B_RECVCPU" "$B_BENCHCPU" "$B_BUSY" "$B_RSS_MAX" "$STOP_SECS" "$B_FOREIGN" "$B_OTHERS" >>"$RAW"
+		say "sustained carbon-cache run $run: sent $B_POINTS in ${B_SEND}s = $B_SENDRATE/s; drained ${B_DRAIN}s = $rate/s; receiver cpu ${B_RECVCPU}s; peak rss $B_RSS_MAX"
+		rm -rf "$dir"
+	done
+	DURATION=$saved
+	{
+		echo
+		echo "## carbon-cache with MAX_CACHE_SIZE = 2000000, load (b), ${SUSTAINED_SECONDS:-60} s, medians of $RUNS (points/s)"
+		echo
+		echo "sent $(col b-bounded carbon-cache send_rate | median3), drained $(col b-bounded carbon-cache drain_rate | median3), peak RSS $(col b-bounded carbon-cache rss_peak | median3)"
+	} | tee -a "$OUT/summary.md"
+}
+
 phase_ingest() {
 	local load series run recv dir pid stopsecs rate extra
 	[ -f "$RAW" ] || printf 'load\treceiver\trun\tseries\tpoints\tMB\tsend_s\tsend_rate\tingest_s\tingest_rate\tdrain_s\tdrain_rate\trecv_cpu_s\tbench_cpu_s\tbusy_cores\trss_peak\trss_end\tstop_s\textra\n' >"$RAW"
@@ -601,6 +630,7 @@ for p in "${PHASES[@]}"; do
 	case $p in
 	ingest) phase_ingest ;;
 	disk) phase_disk ;;
+	sustained) phase_sustained ;;
 	ram) phase_ram ;;
 	restart) phase_restart ;;
 	timeline) phase_timeline ;;
