@@ -75,10 +75,23 @@ pub fn find_series(store: &Store, exprs: &[String], limit: usize) -> Result<Vec<
     if !parsed.iter().any(TagExpr::requires_value) {
         return Err(bad("at least one tag expression must match only series that have a non-empty value for its tag"));
     }
+    // Candidates from the tag index: an exact `tag=value` reads one value's
+    // series; otherwise an expression that needs a value (`tag=~re`,
+    // `tag!=x` with x empty...) reads the series of the tag's matching values.
+    // Every expression is checked on each candidate below.
     let candidates = match parsed.iter().find(|e| e.op == Op::Eq && !e.value.is_empty()) {
-        Some(e) if e.tag == "name" => store.names_with_prefix(&format!("{};", e.value), usize::MAX).map_err(internal)?,
         Some(e) => store.names_with_tag(&e.tag, &e.value).map_err(internal)?,
-        None => store.names_with_prefix("", usize::MAX).map_err(internal)?,
+        None => {
+            let e = parsed.iter().find(|e| e.requires_value()).expect("checked above");
+            let mut names = Vec::new();
+            for (value, _) in store.tag_values(&e.tag).map_err(internal)? {
+                if e.matches(Some(&value)) {
+                    names.extend(store.names_with_tag(&e.tag, &value).map_err(internal)?);
+                }
+            }
+            names.sort_unstable();
+            names
+        }
     };
     let mut out = Vec::new();
     for name in candidates {
