@@ -140,3 +140,50 @@ fn events_are_stored_and_queried_by_time_and_tags() {
     assert_eq!(whats("from=1&tags=web%20db&set=union"), ["old", "deploy", "restart"]);
     assert_eq!(whats("from=1&tags=web%20db&set=intersection"), Vec::<String>::new());
 }
+
+/// Every function with odd arguments: whatever graphite-web would say, the
+/// appliance answers (4xx, or 200, or a 500 it chose) and never panics.
+#[test]
+fn every_function_survives_odd_arguments() {
+    let app = Appliance::start();
+    let t = now();
+    let text: String = (0..30)
+        .map(|i| format!("odd.a.x {i} {}\nodd.b.x {} {}\nodd.c.y -{i} {}\n", t - 300 + i * 10, i * i, t - 300 + i * 10, t - 300 + i * 10))
+        .collect();
+    app.send_tcp("carbon_tcp", text.as_bytes());
+    eventually(Duration::from_secs(20), "odd series", || {
+        (app.get("/metrics/expand?query=odd.*.*").json()["results"].as_array().is_some_and(|a| a.len() == 3)).then_some(())
+    });
+    let functions: serde_json::Value = serde_json::from_str(&app.get("/functions").body.replace("1e9999", "0")).expect("JSON");
+    let shapes = [
+        "",
+        "odd.*.*",
+        "odd.*.*,2",
+        "odd.*.*,-1",
+        "odd.*.*,0",
+        "odd.*.*,'x'",
+        "odd.*.*,'5min'",
+        "odd.*.*,odd.a.x",
+        "odd.*.*,1e308,'sum'",
+        "odd.nope.*",
+        "odd.nope.*,odd.nope.*,3",
+        "'odd.a.x','x=y'",
+        "odd.*.*,'average',1,2,3",
+        "odd.*.*,none,true",
+    ];
+    let mut panics = Vec::new();
+    for name in functions.as_object().expect("object").keys() {
+        for args in shapes {
+            let target = format!("{name}({args})");
+            let path = format!(
+                "/render?format=json&from=-10min&target={}",
+                target.replace('%', "%25").replace(' ', "%20").replace('\'', "%27").replace(',', "%2C")
+            );
+            let r = app.get(&path);
+            if r.body.contains("panicked") || r.status == 0 {
+                panics.push(format!("{target}: {} {}", r.status, r.body));
+            }
+        }
+    }
+    assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
+}
