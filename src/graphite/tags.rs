@@ -148,6 +148,11 @@ fn run(work: impl FnOnce() -> Result<Value, EvalError>) -> Reply {
     }
 }
 
+/// `/tags/findSeries?expr=...`: the sorted canonical names.
+pub fn find_series_view(store: &Store, params: &[(String, String)], max_series: usize) -> Reply {
+    run(|| Ok(json!(find_series(store, &exprs(params), max_series)?)))
+}
+
 /// `GET /tags`: `[{"tag": ...}]`, sorted, optionally filtered and limited.
 pub fn list_view(store: &Store, params: &[(String, String)]) -> Reply {
     run(|| {

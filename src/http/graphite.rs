@@ -79,32 +79,28 @@ async fn render_view(State(state): State<AppState>, RawQuery(query): RawQuery, h
     blocking(state, move |s| render::render(&s.backends.store, &p, s.backends.graphite.limits(), wall_clock())).await
 }
 
-async fn find_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+/// A read of the catalog: the merged parameters and `graphite.max_series`.
+type CatalogView = fn(&crate::tsdb::Store, &[(String, String)], usize) -> Reply;
+
+async fn catalog_view(state: AppState, query: Option<String>, headers: HeaderMap, body: Bytes, view: CatalogView) -> Response {
     let p = params(query, &headers, &body);
-    blocking(state, move |s| find::find_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+    blocking(state, move |s| view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+}
+
+async fn find_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    catalog_view(state, query, headers, body, find::find_view).await
 }
 
 async fn expand_view(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = params(query, &headers, &body);
-    blocking(state, move |s| find::expand_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+    catalog_view(state, query, headers, body, find::expand_view).await
 }
 
 async fn index_view(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let p = params(query, &HeaderMap::new(), &Bytes::new());
-    blocking(state, move |s| find::index_view(&s.backends.store, &p, s.backends.graphite.max_series)).await
+    catalog_view(state, query, HeaderMap::new(), Bytes::new(), find::index_view).await
 }
 
 async fn find_series(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = params(query, &headers, &body);
-    blocking(state, move |s| {
-        let exprs: Vec<String> = render::all(&p, "expr").into_iter().map(str::to_string).collect();
-        // graphite-web answers a sorted list.
-        match tags::find_series(&s.backends.store, &exprs, s.backends.graphite.max_series) {
-            Ok(names) => Reply { status: 200, content_type: "application/json", body: serde_json::to_vec(&names).unwrap_or_default() },
-            Err(e) => e.into(),
-        }
-    })
-    .await
+    catalog_view(state, query, headers, body, tags::find_series_view).await
 }
 
 async fn tags_list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
@@ -118,13 +114,11 @@ async fn tag_details(State(state): State<AppState>, Path(tag): Path<String>, Raw
 }
 
 async fn autocomplete_tags(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = params(query, &headers, &body);
-    blocking(state, move |s| tags::autocomplete_tags(&s.backends.store, &p, s.backends.graphite.max_series)).await
+    catalog_view(state, query, headers, body, tags::autocomplete_tags).await
 }
 
 async fn autocomplete_values(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = params(query, &headers, &body);
-    blocking(state, move |s| tags::autocomplete_values(&s.backends.store, &p, s.backends.graphite.max_series)).await
+    catalog_view(state, query, headers, body, tags::autocomplete_values).await
 }
 
 async fn post_event(State(state): State<AppState>, body: Bytes) -> Response {
