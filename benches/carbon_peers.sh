@@ -13,8 +13,12 @@
 # disk     bytes on disk per point sent: load (a) as is (its timestamps wrap after 2,160
 #          rounds, so later rounds overwrite), and a paced variant whose timestamps never
 #          repeat (250k points/s x 80 s = 20M points, 2,000 per series, identical for both);
-#          instantops measured after SIGTERM, then restarted for COMPACT_WAIT s and stopped
-#          again; VictoriaMetrics after /internal/force_flush + /internal/force_merge.
+#          instantops measured after POST /api/tsdb/compact, after SIGTERM, then restarted
+#          for COMPACT_WAIT s and stopped again; VictoriaMetrics after /internal/force_flush +
+#          /internal/force_merge.
+#          DISK_VARIANTS picks them (default "a-rate0 a-paced"); "replay" sends real data
+#          instead: every csv under REPLAY=DIR (bench carbon --replay), e.g. the Numenta
+#          Anomaly Benchmark's data/real* folders.
 # ram      1,000,000 series x 3 points; (RSS after - RSS at start) / active series,
 #          instantops and VictoriaMetrics.
 # restart  instantops exec -> `ready` on a dir holding load (a) (>= 10M points, 10k series)
@@ -443,8 +447,13 @@ phase_disk() {
 	local variant args dir pid points t k tsdb vmd st
 	local dsum="$OUT/disk.tsv"
 	printf 'variant\treceiver\tpoints\tunique_points\tmoment\ttotal_bytes\tsst_or_data_bytes\tbytes_per_point\tsst_bytes_per_point\tnotes\n' >"$dsum"
-	for variant in a-rate0 a-paced; do
-		if [ $variant = a-rate0 ]; then args=(--series 10000 --rate 0); else args=(--series 10000 --rate 250000); fi
+	for variant in ${DISK_VARIANTS:-a-rate0 a-paced}; do
+		case $variant in
+			a-rate0) args=(--series 10000 --rate 0) ;;
+			a-paced) args=(--series 10000 --rate 250000) ;;
+			replay) args=(--replay "${REPLAY:?replay needs REPLAY=DIR of csv files}" --rate 0) ;;
+			*) say "unknown disk variant $variant"; exit 1 ;;
+		esac
 		# instantops
 		dir="$WORK/disk-$variant-io"; mkdir -p "$dir"; tsdb="$dir/data/tsdb"
 		wait_quiet
@@ -454,7 +463,11 @@ phase_disk() {
 		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
 		local uniq; uniq=$(unique_points "$points")
+		[ $variant = replay ] && uniq=$points  # every replayed (series, ts) is distinct
 		say "disk $variant instantops: sent $points (unique (series,ts) ~$uniq), rss peak $B_RSS_MAX"
+		# The counterpart of VictoriaMetrics' force_merge below.
+		say "  POST /api/tsdb/compact: $(curl -sf -X POST "http://127.0.0.1:$IO_HTTP/api/tsdb/compact")"
+		disk_row "$variant" instantops "$points" "$uniq" "POST /api/tsdb/compact" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" "$(rocks_breakdown "$tsdb")"
 		stop_pid "$pid" 120; st=$STOP_SECS
 		say "  SIGTERM took ${st}s; after stop: $(rocks_breakdown "$tsdb")"
 		disk_row "$variant" instantops "$points" "$uniq" "after SIGTERM" "$(dir_bytes "$tsdb")" "$(sst_bytes "$tsdb")" "$(rocks_breakdown "$tsdb")"
@@ -479,6 +492,7 @@ phase_disk() {
 		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
 		uniq=$(unique_points "$points")
+		[ $variant = replay ] && uniq=$points
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_flush" >/dev/null
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_merge" >/dev/null
 		sleep 1

@@ -64,6 +64,13 @@ enum Bench {
         /// metric line prefix, e.g. http://127.0.0.1:8080/metrics instantops_tsdb_points_total
         #[arg(long, num_args = 2, value_names = ["URL", "METRIC"])]
         wait_metric: Option<Vec<String>>,
+        /// Send real data instead: every *.csv (`timestamp,value` rows) under DIR,
+        /// cut into series of --replay-points values; --series is then ignored.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+        /// Values per replayed series (2000 at 10 s: 5.5 h, inside a 6 h finest archive).
+        #[arg(long, default_value_t = 2000)]
+        replay_points: usize,
     },
 }
 
@@ -72,7 +79,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config, data_dir } => serve(config, data_dir),
         Command::CheckConfig { file } => check_config(&file),
-        Command::Bench(Bench::Carbon { to, series, rate, duration, connections, interval, prefix, wait_metric }) => {
+        Command::Bench(Bench::Carbon { to, series, rate, duration, connections, interval, prefix, wait_metric, replay, replay_points }) => {
+            let replay = match replay.map(|dir| instantops::carbon::bench::load_replay(&dir, replay_points, &prefix)).transpose() {
+                Ok(r) => r.map(std::sync::Arc::new),
+                Err(e) => {
+                    eprintln!("error: bench carbon: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let plan = instantops::carbon::bench::Plan {
                 to,
                 series,
@@ -82,6 +96,7 @@ fn main() -> ExitCode {
                 interval,
                 prefix,
                 wait_metric: wait_metric.and_then(|v| Some((v.first()?.clone(), v.get(1)?.clone()))),
+                replay,
             };
             match instantops::carbon::bench::run(&plan) {
                 Ok(report) => {

@@ -8,6 +8,7 @@ mod auth;
 pub mod error;
 mod graphite;
 mod status;
+mod tsdb;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -20,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use crate::config::{Listen, Problem, Size};
@@ -117,6 +118,7 @@ impl AppState {
 pub fn router(state: AppState, max_body: usize) -> Router {
     let writes = Router::new()
         .route("/api/config/log_level", put(admin::put_log_level))
+        .route("/api/tsdb/compact", post(tsdb::compact))
         .merge(graphite::write_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()

@@ -446,10 +446,28 @@ impl Store {
     }
 
     /// The stored points of one archive in `[from, until)`, as (ts, value).
-    /// The stored points of one archive in `[from, until)`, chunk by chunk:
-    /// decoded chunks come from the cache, the others from RocksDB (one
-    /// multi-get), decoded once and cached.
     fn read_stored(&self, id: SeriesId, policy: &Policy, archive: u8, from: u32, until: u32) -> Result<Vec<(u32, f64)>, StoreError> {
+        let step = policy.archives[usize::from(archive)].step;
+        let mut out = Vec::new();
+        self.visit_chunks(id, policy, archive, from, until, |chunk_start, points| {
+            out.extend(points.iter().map(|&(slot, v)| (chunk_start + slot * step, v)).filter(|&(ts, _)| ts >= from && ts < until));
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit(chunk start, points)` for each chunk of one archive that
+    /// overlaps `[from, until)`, in time order (its points may reach outside
+    /// the range): decoded chunks come from the cache, the others from
+    /// RocksDB (one multi-get), decoded once and cached.
+    fn visit_chunks(
+        &self,
+        id: SeriesId,
+        policy: &Policy,
+        archive: u8,
+        from: u32,
+        until: u32,
+        mut visit: impl FnMut(u32, &[(u32, f64)]),
+    ) -> Result<(), StoreError> {
         let step = policy.archives[usize::from(archive)].step;
         let span = step * SLOTS_PER_CHUNK;
         let starts: Vec<u32> = (u64::from(from - from % span)..u64::from(until)).step_by(span as usize).map(|s| s as u32).collect();
@@ -469,11 +487,10 @@ impl Store {
                 chunks[i] = Some(points);
             }
         }
-        let mut out = Vec::new();
         for (chunk_start, points) in starts.into_iter().zip(chunks.into_iter().flatten()) {
-            out.extend(points.iter().map(|&(slot, v)| (chunk_start + slot * step, v)).filter(|&(ts, _)| ts >= from && ts < until));
+            visit(chunk_start, &points);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Looks a series up by canonical name.
@@ -513,8 +530,28 @@ impl Store {
         let count = ((end - start) / step) as usize;
         let mut values = vec![None; count];
         let (lo, hi) = (u32::try_from(start).unwrap_or(0), u32::try_from(end).unwrap_or(u32::MAX));
-        for (ts, v) in self.read_ring(id, &policy, archive as u8, lo, hi)? {
-            values[((i64::from(ts) - start) / step) as usize] = Some(v);
+        // A chunk's slots are steps from its start, so a point's index is the
+        // chunk's offset plus its slot: no division per point. `values` covers
+        // exactly [lo, hi), so the index check is the range check.
+        let mut fill = |offset: i64, points: &[(u32, f64)], hide: bool| {
+            for &(slot, v) in points {
+                if let Some(value) = usize::try_from(offset + i64::from(slot)).ok().and_then(|i| values.get_mut(i)) {
+                    *value = if hide { None } else { Some(v) };
+                }
+            }
+        };
+        self.visit_chunks(id, &policy, archive as u8, lo, hi, |chunk_start, points| {
+            fill((i64::from(chunk_start) - start) / step, points, false);
+        })?;
+        // Whisper's ring, as `read_ring` keeps it: a point whose slot a point one
+        // retention later also claims is gone.
+        let retention = policy.archives[archive].retention();
+        let (later_lo, later_hi) = (u64::from(lo) + retention, u64::from(hi) + retention);
+        if later_lo <= u64::from(u32::MAX) {
+            let later_hi = later_hi.min(u64::from(u32::MAX)) as u32;
+            self.visit_chunks(id, &policy, archive as u8, later_lo as u32, later_hi, |chunk_start, points| {
+                fill((i64::from(chunk_start) - retention as i64 - start) / step, points, true);
+            })?;
         }
         // Points not yet flushed, oldest first so the later write wins.
         let (flushing, pending): (Arc<Vec<Pending>>, Vec<Pending>) = {
