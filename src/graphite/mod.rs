@@ -10,6 +10,7 @@ pub mod find;
 pub mod functions;
 pub mod glob;
 pub mod png;
+pub mod pyfloat;
 pub mod render;
 pub mod series;
 pub mod tags;

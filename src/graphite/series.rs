@@ -2,7 +2,9 @@
 //! aggregation functions (`functions/safe.py`, `aggfuncs.py`), consolidation by
 //! values-per-point, and `normalize` (a common step for several series).
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+
+pub use super::pyfloat::{push_u64, py_g, py_repr, write_py_repr};
 
 /// A series' tags in insertion order (graphite-web's dict order), values as strings.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -64,6 +66,11 @@ impl Series {
     }
 
     /// The values after consolidation by `vpp`, as graphite-web iterates a series.
+    /// [`Series::points`], borrowed when there is nothing to consolidate.
+    pub fn consolidated(&self) -> Cow<'_, [Option<f64>]> {
+        if self.vpp <= 1 { Cow::Borrowed(&self.values) } else { Cow::Owned(self.points()) }
+    }
+
     pub fn points(&self) -> Vec<Option<f64>> {
         if self.vpp <= 1 {
             return self.values.clone();
@@ -190,6 +197,20 @@ impl Agg {
 
     /// The function over a row or window, nulls included as `None` (safe.py).
     pub fn apply(self, row: &[Option<f64>]) -> Option<f64> {
+        // The aggregates of every dashboard (sum, average, min, max, count)
+        // run once per row: no allocation for them.
+        let mut known = row.iter().flatten().copied();
+        match self {
+            Agg::Sum => return known.next().map(|first| known.fold(0.0 + first, |a, b| a + b)),
+            Agg::Average => {
+                let (n, sum) = known.fold((0usize, 0.0), |(n, sum), v| (n + 1, sum + v));
+                return (n > 0).then(|| sum / n as f64);
+            }
+            Agg::Min => return known.reduce(py_min),
+            Agg::Max => return known.reduce(py_max),
+            Agg::Count => return Some(known.count() as f64),
+            _ => {}
+        }
         let safe: Vec<f64> = row.iter().flatten().copied().collect();
         match self {
             Agg::Average => (!safe.is_empty()).then(|| py_sum(&safe) / safe.len() as f64),
@@ -284,9 +305,23 @@ pub fn normalize(series: &mut [Series]) -> Option<(i64, i64, i64)> {
 /// Rows of the consolidated values, zipped index by index and padded with
 /// nulls (Python's `zip_longest`).
 pub fn rows(series: &[Series]) -> Vec<Vec<Option<f64>>> {
-    let columns: Vec<Vec<Option<f64>>> = series.iter().map(Series::points).collect();
-    let len = columns.iter().map(Vec::len).max().unwrap_or(0);
-    (0..len).map(|i| columns.iter().map(|c| c.get(i).copied().flatten()).collect()).collect()
+    map_rows(series, <[Option<f64>]>::to_vec)
+}
+
+/// `f` of each row of [`rows`], without building them: one row buffer is
+/// refilled for each index (an aggregate over 100 series x 8,640 points would
+/// otherwise allocate 8,640 rows).
+pub fn map_rows<T>(series: &[Series], mut f: impl FnMut(&[Option<f64>]) -> T) -> Vec<T> {
+    let columns: Vec<Cow<'_, [Option<f64>]>> = series.iter().map(Series::consolidated).collect();
+    let len = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+    let mut row = Vec::with_capacity(columns.len());
+    (0..len)
+        .map(|i| {
+            row.clear();
+            row.extend(columns.iter().map(|c| c.get(i).copied().flatten()));
+            f(&row)
+        })
+        .collect()
 }
 
 /// Unique path expressions joined by commas (`formatPathExpressions`).
@@ -312,145 +347,9 @@ pub fn common_tags(series: &[Series], name: &str) -> Tags {
     tags
 }
 
-/// Python's `repr(float)`: shortest round-trip digits, `1.0`, `1e+16`, `1e-05`.
-pub fn py_repr(v: f64) -> String {
-    let mut out = String::with_capacity(24);
-    write_py_repr(&mut out, v);
-    out
-}
-
-/// `py_repr` appended to `out` (the JSON writer's hot path: no allocation
-/// for the common, fixed-notation values).
-pub fn write_py_repr(out: &mut String, v: f64) {
-    let magnitude = v.abs();
-    if v.is_finite() && (magnitude == 0.0 || (1e-4..1e16).contains(&magnitude)) {
-        // Over this range Python writes fixed notation with the shortest
-        // round-trip digits, closest to the value, as std's formatter does;
-        // Python adds ".0" to whole numbers. (ryu is faster but its last digit
-        // differs from Python's on some 16- and 17-digit values.)
-        let start = out.len();
-        let _ = write!(out, "{v}");
-        if !out[start..].contains('.') {
-            out.push_str(".0");
-        }
-        return;
-    }
-    if v.is_nan() {
-        out.push_str("nan");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
-    } else {
-        out.push_str(&repr_from_digits(v));
-    }
-}
-
-/// Python's float repr built from the shortest digits and their exponent
-/// (every finite value; `py_repr` takes a faster path where it can).
-fn repr_from_digits(v: f64) -> String {
-    let (digits, exp) = shortest_digits(v);
-    let neg = if v.is_sign_negative() { "-" } else { "" };
-    if (-4..16).contains(&exp) {
-        let point = exp + 1;
-        let s = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point as usize >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
-        } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
-        };
-        format!("{neg}{s}")
-    } else {
-        let mantissa = if digits.len() == 1 { digits.clone() } else { format!("{}.{}", &digits[..1], &digits[1..]) };
-        format!("{neg}{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    }
-}
-
-/// The shortest round-trip decimal digits of |v| and the exponent of the first.
-fn shortest_digits(v: f64) -> (String, i32) {
-    let s = format!("{:e}", v.abs());
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    (mantissa.replace('.', ""), exp.parse().unwrap_or(0))
-}
-
-/// Python's `%g` (6 significant digits, trailing zeros trimmed).
-pub fn py_g(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let s = format!("{:.5e}", v);
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        let decimals = (5 - exp).max(0) as usize;
-        let fixed = format!("{:.*}", decimals, v);
-        trim_zeros(&fixed)
-    } else {
-        format!("{}e{}{:02}", trim_zeros(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
-    }
-}
-
-fn trim_zeros(s: &str) -> String {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_formats() {
-        for (v, repr) in [
-            (1.0, "1.0"),
-            (0.1, "0.1"),
-            (-2.5, "-2.5"),
-            (1e16, "1e+16"),
-            (123456789012345.0, "123456789012345.0"),
-            (1e-5, "1e-05"),
-            (0.0001, "0.0001"),
-            (1.5e300, "1.5e+300"),
-            (0.30000000000000004, "0.30000000000000004"),
-            (100.0, "100.0"),
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (9999999999999998.0, "9999999999999998.0"),
-            (0.00010000000000000002, "0.00010000000000000002"),
-            (9.99e-5, "9.99e-05"),
-            (123.456e10, "1234560000000.0"),
-        ] {
-            assert_eq!(py_repr(v), repr, "{v}");
-        }
-        for (v, g) in [
-            (2.0, "2"),
-            (0.5, "0.5"),
-            (1e6, "1e+06"),
-            (123456.0, "123456"),
-            (1234567.0, "1.23457e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (-3.25, "-3.25"),
-        ] {
-            assert_eq!(py_g(v), g, "{v}");
-        }
-    }
-
-    #[test]
-    fn fast_repr_agrees_with_the_digit_construction() {
-        let mut r = crate::splitmix::SplitMix(7);
-        for _ in 0..200_000 {
-            let v = f64::from_bits(r.next());
-            if v.is_finite() && (v == 0.0 || (1e-4..1e16).contains(&v.abs())) {
-                assert_eq!(py_repr(v), repr_from_digits(v), "{v:e}");
-            }
-            let decimal = (r.below(2_000_000_000) as f64 - 1e9) / 10f64.powi(r.below(8) as i32);
-            assert_eq!(py_repr(decimal), repr_from_digits(decimal), "{decimal:e}");
-        }
-    }
 
     #[test]
     fn aggregates() {

@@ -54,16 +54,20 @@ fn moving(ctx: &mut Context<'_>, a: &mut Args<'_>, func: &str) -> Result<Value, 
                     IntOrInterval::Points(n) => (format!("{tag_name}({},{n})", s.name), *n as usize, n.to_string()),
                 };
                 s.tags.insert(tag_name.clone(), tag);
-                let values = s.points();
+                let values = s.consolidated();
                 let effective = xff.unwrap_or(s.xff);
                 let out = (points..values.len())
                     .map(|i| {
-                        let window: Vec<Option<f64>> = values[i - points..i].to_vec();
+                        let window = &values[i - points..i];
                         let non_null = window.iter().flatten().count();
-                        if non_null > 0 && xff_ok(non_null, points, effective) {
+                        if !(non_null > 0 && xff_ok(non_null, points, effective)) {
+                            None
+                        } else if matches!(agg, Agg::AvgZero | Agg::Multiply) {
+                            // graphite-web hands the aggregate only the window's
+                            // known values; these two would read its nulls.
                             agg.apply(&window.iter().flatten().map(|v| Some(*v)).collect::<Vec<_>>())
                         } else {
-                            None
+                            agg.apply(window)
                         }
                     })
                     .collect();

@@ -6,7 +6,7 @@ use super::calculate::percentile;
 use super::transform::safe_pow;
 use super::{Run, list};
 use crate::graphite::eval::{Args, Context, EvalError, Value, bad};
-use crate::graphite::series::{Agg, Series, common_tags, normalize, path_expressions, py_g, rows};
+use crate::graphite::series::{Agg, Series, common_tags, map_rows, normalize, path_expressions, py_g, py_max, py_min};
 
 pub const FUNCTIONS: &[(&str, Run)] = &[
     ("aggregate", aggregate_fn),
@@ -43,18 +43,59 @@ pub fn aggregate(ctx: &Context<'_>, mut series: Vec<Series>, func: &str, xff: Op
     let Some((start, end, step)) = normalize(&mut series) else { return Ok(vec![]) };
     let xff = xff.unwrap_or(ctx.xff);
     let name = format!("{short}Series({})", path_expressions(&series));
-    let values = rows(&series)
-        .iter()
-        .map(|row| {
+    let values = columnar(&series, agg, xff).unwrap_or_else(|| {
+        map_rows(&series, |row| {
             let non_null = row.iter().flatten().count();
             if non_null > 0 && non_null as f64 / row.len() as f64 >= xff { agg.apply(row) } else { None }
         })
-        .collect();
+    });
     let mut tags = common_tags(&series, &name);
     tags.insert("aggregatedBy".into(), short.to_string());
     let mut out = Series::new(name, start, end, step, values, xff);
     out.tags = tags;
     Ok(vec![out])
+}
+
+/// [`aggregate`]'s rows for the aggregates that fold left to right (sum,
+/// average, min, max, count), computed series by series into one accumulator
+/// per row instead of row by row: the same operations in the same order, so the
+/// same bits, but each series is read straight through once. `None` for the
+/// other aggregates.
+fn columnar(series: &[Series], agg: Agg, xff: f64) -> Option<Vec<Option<f64>>> {
+    let fold: fn(f64, f64) -> f64 = match agg {
+        Agg::Sum | Agg::Average | Agg::Count => |a, b| a + b,
+        Agg::Min => py_min,
+        Agg::Max => py_max,
+        _ => return None,
+    };
+    let columns: Vec<_> = series.iter().map(Series::consolidated).collect();
+    let len = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+    // Per row: the known values seen and the fold so far (a sum starts from 0,
+    // as Python's sum() does; min and max from the first known value).
+    let mut known = vec![0usize; len];
+    let mut acc = vec![0.0f64; len];
+    for column in &columns {
+        for ((v, n), a) in column.iter().zip(known.iter_mut()).zip(acc.iter_mut()) {
+            if let Some(v) = *v {
+                *a = if *n == 0 && matches!(agg, Agg::Min | Agg::Max) { v } else { fold(*a, v) };
+                *n += 1;
+            }
+        }
+    }
+    let rows = series.len() as f64;
+    Some(
+        known
+            .into_iter()
+            .zip(acc)
+            .map(|(n, a)| {
+                (n > 0 && n as f64 / rows >= xff).then(|| match agg {
+                    Agg::Average => a / n as f64,
+                    Agg::Count => n as f64,
+                    _ => a,
+                })
+            })
+            .collect(),
+    )
 }
 
 fn flatten(lists: Vec<Vec<Series>>) -> Vec<Series> {
@@ -91,7 +132,7 @@ fn count_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalEr
     let mut series = flatten(lists);
     let Some((start, end, step)) = normalize(&mut series) else { return list(vec![]) };
     let name = format!("countSeries({})", path_expressions(&series));
-    let values = rows(&series).iter().map(|row| Some(row.len() as f64)).collect();
+    let values = map_rows(&series, |row| Some(row.len() as f64));
     let mut out = Series::new(name.clone(), start, end, step, values, ctx.xff);
     out.path_expression = name;
     list(vec![out])
@@ -129,7 +170,7 @@ pub fn divide(ctx: &Context<'_>, dividends: Vec<Series>, divisors: Vec<Series>) 
         let name = format!("divideSeries({},{})", dividend.name, divisor.name);
         let mut pair = vec![dividend, divisor.clone()];
         let Some((start, end, step)) = normalize(&mut pair) else { continue };
-        let values = rows(&pair).iter().map(|r| safe_div(r[0], r[1])).collect();
+        let values = map_rows(&pair, |r| safe_div(r[0], r[1]));
         out.push(Series::new(name, start, end, step, values, ctx.xff));
     }
     Ok(out)
@@ -202,7 +243,7 @@ pub fn as_percent_of(ctx: &Context<'_>, mut series: Vec<Series>, total: Total, n
             ));
         }
         Total::None => {
-            let totals: Vec<Option<f64>> = rows(&series).iter().map(|r| Agg::Sum.apply(r)).collect();
+            let totals: Vec<Option<f64>> = map_rows(&series, |r| Agg::Sum.apply(r));
             let text = format!("sumSeries({})", path_expressions(&series));
             for s in &series {
                 out.push(percent_of_values(s, &totals, &text, xff));
@@ -225,7 +266,7 @@ fn percent_pair(s1: Series, s2: Series, xff: f64) -> Option<Series> {
     let name = format!("asPercent({},{})", s1.name, s2.name);
     let mut pair = vec![s1, s2];
     let (start, end, step) = normalize(&mut pair)?;
-    let values = rows(&pair).iter().map(|r| percent(r[0], r[1])).collect();
+    let values = map_rows(&pair, |r| percent(r[0], r[1]));
     Some(Series::new(name, start, end, step, values, xff))
 }
 
@@ -239,7 +280,7 @@ fn group_total(members: Vec<Series>, xff: f64, last: &mut Option<(i64, i64, i64)
     let mut members = members;
     let range = normalize(&mut members).expect("a non-empty group");
     *last = Some(range);
-    let values = rows(&members).iter().map(|r| Agg::Sum.apply(r)).collect();
+    let values = map_rows(&members, |r| Agg::Sum.apply(r));
     Series::new(name, range.0, range.1, range.2, values, xff)
 }
 
@@ -426,7 +467,7 @@ fn percentile_of_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value
     let Some(first) = series.first() else { return list(vec![]) };
     let name = format!("percentileOfSeries({},{})", first.path_expression, py_g(n));
     let (start, end, step) = normalize(&mut series).expect("a non-empty list");
-    let values = rows(&series).iter().map(|r| percentile(r, n, interpolate)).collect();
+    let values = map_rows(&series, |r| percentile(r, n, interpolate));
     list(vec![Series::new(name, start, end, step, values, ctx.xff)])
 }
 
@@ -483,6 +524,6 @@ fn pow_series(ctx: &mut Context<'_>, a: &mut Args<'_>) -> Result<Value, EvalErro
     let mut series = flatten(a.series_lists("seriesList")?);
     let Some((start, end, step)) = normalize(&mut series) else { return list(vec![]) };
     let name = format!("powSeries({})", series.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","));
-    let values = rows(&series).iter().map(|row| row.iter().skip(1).fold(row[0], |acc, e| e.and_then(|e| safe_pow(acc, e)))).collect();
+    let values = map_rows(&series, |row| row.iter().skip(1).fold(row[0], |acc, e| e.and_then(|e| safe_pow(acc, e))));
     list(vec![Series::new(name, start, end, step, values, ctx.xff)])
 }
