@@ -61,11 +61,10 @@ impl Repr {
 
 /// Python's `repr` of any float.
 pub fn repr(v: f64) -> Repr {
-    if let Some(r) = short_decimal(v) {
-        return r;
-    }
     let mut r = Repr::new();
-    if v.is_nan() {
+    if let Some(len) = short_decimal(v, &mut r.bytes) {
+        r.len = len;
+    } else if v.is_nan() {
         r.extend(b"nan");
     } else if v.is_infinite() {
         r.extend(if v > 0.0 { b"inf" } else { b"-inf" });
@@ -74,6 +73,32 @@ pub fn repr(v: f64) -> Repr {
     }
     r
 }
+
+/// [`repr`] written at the start of `out`; returns its length. The JSON
+/// writer's form: no `Repr` is built and copied for the common values.
+pub fn repr_into(out: &mut [u8; Repr::CAP], v: f64) -> usize {
+    if let Some(len) = short_decimal(v, out) {
+        return len;
+    }
+    let r = repr(v);
+    *out = r.bytes;
+    r.len
+}
+
+/// 10^0 ..= 10^18 as integers.
+const POW10_U64: [u64; 19] = {
+    let mut table = [1u64; 19];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// 10^-4 ..= 10^15 (the negative ones rounded, as literals are).
+const POW10_FROM_MINUS_4: [f64; 20] =
+    [1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /// 10^0 ..= 10^18, each exact as an f64 (every power up to 10^22 is).
 const POW10: [f64; 19] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
@@ -87,24 +112,29 @@ const POW10: [f64; 19] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10
 /// double (DBL_DIG is 15), so no shorter one can. Found with one multiply,
 /// one division to check and integer digits, about half of what a general
 /// shortest-digits search costs.
-fn short_decimal(v: f64) -> Option<Repr> {
+#[inline(always)]
+fn short_decimal(v: f64, out: &mut [u8; Repr::CAP]) -> Option<usize> {
     let magnitude = v.abs();
     if !(1e-4..1e15).contains(&magnitude) {
         return None;
     }
     // The decimal exponent e of the leading digit, -4..=14, then the scale that
-    // gives 15 significant digits. Misjudging e by one at a boundary (1e-4 and
-    // the others are not exact) only moves the scale by one: the `< 1e15` check
-    // keeps every accepted integer within 15 digits, where the rounding below is
-    // exact (the product is off the true integer by well under 0.5, and adding
-    // 0.5 to a value below 2^50 is exact).
-    let e = match POW10[..15].iter().take_while(|&&p| magnitude >= p).count() {
-        0 => -([1e-1, 1e-2, 1e-3].iter().take_while(|&&p| magnitude < p).count() as i32) - 1,
-        above => above as i32 - 1,
-    };
+    // gives 15 significant digits. From the binary exponent, floor(log10 m) is
+    // floor(e2 * log10(2)) or one more (78913 / 2^18 is log10(2) to 6 digits,
+    // exact as a floor for these exponents). Misjudging e by one at a boundary
+    // (1e-4 and the others are not exact) only moves the scale by one: the
+    // `< 1e15` check keeps every accepted integer within 15 digits, where the
+    // rounding below is exact (the product is off the true integer by well
+    // under 0.5, and adding 0.5 to a value below 2^50 is exact).
+    let e2 = ((magnitude.to_bits() >> 52) as i32) - 1023;
+    let mut e = (e2 * 78913) >> 18;
+    if magnitude >= POW10_FROM_MINUS_4[(e + 5) as usize] {
+        e += 1;
+    }
     let scale = (14 - e) as usize;
     // The cast truncates a positive value: rounding half up.
-    let digits = (magnitude * POW10[scale] + 0.5) as u64;
+    // (Through i64: one conversion instruction where u64 takes several.)
+    let digits = (magnitude * POW10[scale] + 0.5) as i64 as u64;
     if digits >= 1_000_000_000_000_000 || digits as f64 / POW10[scale] != magnitude {
         return None;
     }
@@ -128,29 +158,29 @@ fn short_decimal(v: f64) -> Option<Repr> {
         digits /= 10;
         scale -= 1;
     }
-    // Laid out from the right into a buffer of zeros, which already holds the
-    // `0` of `N.0` and of `0.0N`: the digits, stepping over the point.
-    let len = (digits.max(1).ilog10() + 1) as usize;
-    let sign = usize::from(v < 0.0);
-    let int_len = if len > scale { len - scale } else { 1 };
-    let total = sign + int_len + 1 + scale.max(1);
-    let mut r = Repr { bytes: [b'0'; Repr::CAP], len: total };
-    r.bytes[0] = if sign == 1 { b'-' } else { b'0' };
-    let dot = sign + int_len;
-    r.bytes[dot] = b'.';
-    let mut at = if scale == 0 { dot } else { total };
-    loop {
-        at -= 1;
-        if at == dot {
-            at -= 1;
-        }
-        r.bytes[at] = b'0' + (digits % 10) as u8;
-        digits /= 10;
-        if digits == 0 {
-            break;
-        }
-    }
-    Some(r)
+    // The integer part (at least `0`), the point, and the fraction padded with
+    // leading zeros to the scale (a whole number gets `.0`), each written
+    // right-aligned into a slice of a buffer of zeros. Small scales divide by
+    // constants.
+    let (int, fraction) = match scale {
+        0 => (digits, 0),
+        1 => (digits / 10, digits % 10),
+        2 => (digits / 100, digits % 100),
+        3 => (digits / 1000, digits % 1000),
+        4 => (digits / 10_000, digits % 10_000),
+        s => (digits / POW10_U64[s], digits % POW10_U64[s]),
+    };
+    *out = [b'0'; Repr::CAP];
+    let mut n = usize::from(v < 0.0);
+    out[0] = if n == 1 { b'-' } else { b'0' };
+    let int_len = (int.max(1).ilog10() + 1) as usize;
+    digits_into(&mut out[n..n + int_len], int);
+    n += int_len;
+    out[n] = b'.';
+    n += 1;
+    let fraction_len = scale.max(1);
+    digits_into(&mut out[n..n + fraction_len], fraction);
+    Some(n + fraction_len)
 }
 
 /// Python's float repr built from the shortest round-trip digits and the
@@ -233,6 +263,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 
 /// Writes `n`'s decimal digits right-aligned into `buf` (which must hold
 /// them) and returns how many there are.
+#[inline(always)]
 pub fn digits_into(buf: &mut [u8], mut n: u64) -> usize {
     let mut at = buf.len();
     while n >= 100 {

@@ -186,10 +186,8 @@ pub fn json(data: &mut [Series], max_points: Option<usize>, no_nulls: bool, pret
             let mut first = true;
             for (v, t) in points.filter(|(v, _)| kept(v)) {
                 let mut n = 3;
-                let value = json_float(*v);
-                let (bytes, len) = value.padded();
-                line[n..n + Repr::CAP].copy_from_slice(bytes);
-                n += len;
+                let value: &mut [u8; Repr::CAP] = (&mut line[3..3 + Repr::CAP]).try_into().expect("LINE has room for a value");
+                n += json_float(value, *v);
                 line[n..n + 2].copy_from_slice(b", ");
                 n += 2;
                 n += clock.write(&mut line[n..], t);
@@ -308,14 +306,18 @@ pub fn json_str(s: &str) -> String {
 
 /// A value as graphite-web's JSON spells it: Python's repr, null for NaN and
 /// gaps, 1e9999 for infinities.
-fn json_float(v: Option<f64>) -> Repr {
-    match v {
-        None => Repr::literal(b"null"),
-        Some(v) if v.is_nan() => Repr::literal(b"null"),
+/// Written at the start of `out`; returns its length.
+fn json_float(out: &mut [u8; Repr::CAP], v: Option<f64>) -> usize {
+    let literal = match v {
+        Some(v) if v.is_finite() => return pyfloat::repr_into(out, v),
         Some(v) if v == f64::INFINITY => Repr::literal(b"1e9999"),
         Some(v) if v == f64::NEG_INFINITY => Repr::literal(b"-1e9999"),
-        Some(v) => pyfloat::repr(v),
-    }
+        // None or NaN
+        _ => Repr::literal(b"null"),
+    };
+    let (bytes, len) = literal.padded();
+    *out = *bytes;
+    len
 }
 
 /// graphite-web's CSV: `name,YYYY-MM-DD HH:MM:SS,value` rows, `\r\n` endings.
