@@ -176,32 +176,36 @@ pub fn json(data: &mut [Series], max_points: Option<usize>, no_nulls: bool, pret
                 out.extend_from_slice(json_str(v).as_bytes());
             }
             out.extend_from_slice(b"}, \"datapoints\": [");
-            // Each point is put together in `line` with fixed-size copies, all
-            // of `line` is appended (a fixed-size copy too) and the unused tail
-            // cut off: most of a big render's time is here, and copies of
-            // lengths known only at run time would each be a memcpy call.
-            let mut line = [0u8; LINE];
-            line[..3].copy_from_slice(b", [");
+            // Each point is written in place at the end of `out`, which grows in
+            // zeroed blocks and is cut to length after the last point: most of
+            // a big render's time is here, and a point assembled elsewhere and
+            // copied would be read back right after its bytes were written
+            // (a store-forwarding stall on every point).
             let mut clock = Ticker::new(s.start);
+            let mut end = out.len();
             let mut first = true;
             for (v, t) in points.filter(|(v, _)| kept(v)) {
-                let mut n = 3;
-                let value: &mut [u8; Repr::CAP] = (&mut line[3..3 + Repr::CAP]).try_into().expect("LINE has room for a value");
+                if end + LINE > out.len() {
+                    out.resize(end + LINE + (64 << 10), 0);
+                }
+                let line = &mut out[end..end + LINE];
+                let mut n = 0;
+                if !first {
+                    line[..2].copy_from_slice(b", ");
+                    n = 2;
+                }
+                first = false;
+                line[n] = b'[';
+                n += 1;
+                let value: &mut [u8; Repr::CAP] = (&mut line[n..n + Repr::CAP]).try_into().expect("LINE has room for a value");
                 n += json_float(value, *v);
                 line[n..n + 2].copy_from_slice(b", ");
                 n += 2;
                 n += clock.write(&mut line[n..], t);
                 line[n] = b']';
-                n += 1;
-                if first {
-                    // No separator before the first point.
-                    out.extend_from_slice(&line[2..n]);
-                    first = false;
-                } else {
-                    out.extend_from_slice(&line);
-                    out.truncate(out.len() - (LINE - n));
-                }
+                end += n + 1;
             }
+            out.truncate(end);
             out.extend_from_slice(b"]}");
         }
     }
