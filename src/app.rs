@@ -17,10 +17,10 @@ use tokio::task::JoinHandle;
 
 use crate::carbon::listener::{self, Sink};
 use crate::config::{Config, Listen};
-use crate::http;
 use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
+use crate::{http, listen, statsd};
 
 /// Runs the appliance until a stop signal, then stops it in order.
 pub async fn run(config: Config, log: LogHandle) -> Result<()> {
@@ -42,6 +42,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     app.push("tsdb_flusher", stop, task, Duration::from_secs(4));
 
     start_carbon(&mut app, &config, &store, &registry).await?;
+    start_statsd(&mut app, &config, &store, &registry, &budget).await?;
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
@@ -132,7 +133,8 @@ async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, r
     };
     if let Some(listener) = bind_tcp(app, "carbon_tcp", &carbon.tcp).await? {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(listener::accept(listener, sink("carbon_tcp"), stopped, listener::serve_plaintext));
+        let sink = sink("carbon_tcp");
+        let task = tokio::spawn(listen::accept(listener, sink.clone(), sink.stats.clone(), stopped, listener::serve_plaintext));
         app.push("carbon_tcp", stop, flatten(task), Duration::from_secs(2));
     }
     if let Some(socket) = bind_udp(app, registry, "carbon_udp", &carbon.udp)? {
@@ -146,8 +148,63 @@ async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, r
     }
     if let Some(listener) = bind_tcp(app, "carbon_pickle", &carbon.pickle).await? {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(listener::accept(listener, sink("carbon_pickle"), stopped, listener::serve_pickle));
+        let sink = sink("carbon_pickle");
+        let task = tokio::spawn(listen::accept(listener, sink.clone(), sink.stats.clone(), stopped, listener::serve_pickle));
         app.push("carbon_pickle", stop, flatten(task), Duration::from_secs(2));
+    }
+    Ok(())
+}
+
+/// statsd: the flusher first (so it stops after the listeners, flushing what
+/// they took last), then UDP, TCP and the admin console. Nothing when both
+/// ingest listeners are "off".
+async fn start_statsd(app: &mut Services, config: &Config, store: &Arc<Store>, registry: &Registry, budget: &Budget) -> Result<()> {
+    let cfg = &config.statsd;
+    // With no ingest listener, statsd is off: no flushes of its own metrics.
+    if cfg.udp.addr().is_none() && cfg.tcp.addr().is_none() {
+        return Ok(());
+    }
+    // Exact timer samples (8 bytes each) the statsd share of the budget holds.
+    let exact_pool = (budget.share("statsd_aggregation", 0.10) / 8) as usize;
+    let started = i64::from(unix_now());
+    let aggregator = statsd::aggregate::Aggregator::new(cfg.settings(exact_pool), started);
+    let shared = Arc::new(statsd::listener::Statsd::new(
+        aggregator,
+        store.clone(),
+        cfg.max_packet.as_usize(),
+        cfg.flush_interval.get(),
+        started,
+        registry,
+    ));
+    let (stop, stopped) = watch::channel(false);
+    let flusher = shared.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        statsd::listener::flush_loop(&flusher, &stopped);
+        Ok(())
+    });
+    app.push("statsd_flusher", stop, task, Duration::from_secs(3));
+    let input = |name: &'static str| statsd::listener::Input { statsd: shared.clone(), stats: Arc::new(InputStats::new(registry, name)) };
+    if let Some(socket) = bind_udp(app, registry, "statsd_udp", &cfg.udp)? {
+        let (stop, stopped) = watch::channel(false);
+        let input = input("statsd_udp");
+        let task = tokio::task::spawn_blocking(move || {
+            statsd::listener::serve_udp(socket, &input, &stopped);
+            Ok(())
+        });
+        app.push("statsd_udp", stop, task, Duration::from_secs(1));
+    }
+    if let Some(listener) = bind_tcp(app, "statsd_tcp", &cfg.tcp).await? {
+        let (stop, stopped) = watch::channel(false);
+        let input = input("statsd_tcp");
+        let stats = input.stats.clone();
+        let task = tokio::spawn(listen::accept(listener, input, stats, stopped, statsd::listener::serve_tcp));
+        app.push("statsd_tcp", stop, flatten(task), Duration::from_secs(2));
+    }
+    if let Some(listener) = bind_tcp(app, "statsd_admin", &cfg.admin).await? {
+        let (stop, stopped) = watch::channel(false);
+        let stats = Arc::new(InputStats::new(registry, "statsd_admin"));
+        let task = tokio::spawn(listen::accept(listener, shared.clone(), stats, stopped, statsd::admin::serve));
+        app.push("statsd_admin", stop, flatten(task), Duration::from_secs(2));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod carbon;
 pub mod config;
 pub mod graphite;
 pub mod http;
+pub mod listen;
 pub mod logs;
 pub mod splitmix;
 pub mod statsd;

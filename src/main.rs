@@ -37,6 +37,30 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// statsd over UDP: counters, sampled counters, timers, gauges and sets.
+    Statsd {
+        /// host:port of a statsd UDP listener (instantops, Etsy statsd...).
+        #[arg(long)]
+        to: String,
+        /// Metric lines per second in total; 0 sends as fast as the senders can.
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Metric lines per datagram (30 lines make a ~1,400-byte datagram).
+        #[arg(long, default_value_t = 1)]
+        per_packet: u64,
+        /// Distinct metric names.
+        #[arg(long, default_value_t = 10_000)]
+        series: u64,
+        /// Sender threads.
+        #[arg(long, default_value_t = 1)]
+        threads: u64,
+        /// First path component of every name.
+        #[arg(long, default_value = "bench")]
+        prefix: String,
+    },
     /// Graphite plaintext over TCP: gauges, counters and timings.
     Carbon {
         /// host:port of a carbon plaintext listener (instantops, carbon-cache, VictoriaMetrics...).
@@ -105,6 +129,27 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: bench carbon: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench(Bench::Statsd { to, rate, duration, per_packet, series, threads, prefix }) => {
+            let plan = instantops::statsd::bench::Plan {
+                to,
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                per_packet,
+                series,
+                threads,
+                prefix,
+            };
+            match instantops::statsd::bench::run(&plan) {
+                Ok(report) => {
+                    println!("{}", report.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: bench statsd: {e}");
                     ExitCode::from(1)
                 }
             }

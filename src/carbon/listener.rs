@@ -1,14 +1,14 @@
 //! Carbon's listeners: plaintext over TCP and UDP, pickle over TCP. Each TCP
-//! connection is served by its own blocking thread (parsing is CPU work and
-//! the store's catalog lookups are RocksDB reads, neither belongs on the async
-//! runtime); the accept loops are async so they stop promptly.
+//! connection is served by its own blocking thread through `listen::accept`
+//! (parsing is CPU work and the store's catalog lookups are RocksDB reads,
+//! neither belongs on the async runtime).
 //!
 //! A bad line is counted and skipped; the lines around it are kept, and the
 //! connection stays open. A line longer than `max_line` is dropped whole and
 //! counted. A pickle frame longer than `max_pickle_frame` closes the
 //! connection, as carbon does, since the stream cannot be resynchronised.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::net::{TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +17,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::wire::{self, Point, Stamp};
+use crate::listen::{POLL, is_idle};
 use crate::telemetry::{DropReason, InputStats};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Incoming, Store};
 
-/// How often a blocked read wakes to check for a stop. Short enough that an
-/// orderly stop finishes within its deadline, long enough to cost nothing.
-const POLL: Duration = Duration::from_millis(200);
 /// Bytes read per syscall on a plaintext connection.
 const READ_CHUNK: usize = 256 << 10;
 /// Above this many unflushed points, a connection flushes before reading more:
@@ -74,46 +72,6 @@ impl Sink {
     }
 }
 
-/// Accepts connections until `stop`, serving each with `serve` on a blocking thread.
-pub async fn accept(
-    listener: tokio::net::TcpListener,
-    sink: Sink,
-    mut stop: watch::Receiver<bool>,
-    serve: fn(TcpStream, &Sink, &AtomicBool),
-) -> std::io::Result<()> {
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(input = sink.stats.input(), error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let stream = stream.into_std()?;
-                stream.set_nonblocking(false)?;
-                stream.set_read_timeout(Some(POLL))?;
-                let (sink, stopping) = (sink.clone(), stopping.clone());
-                connections.spawn_blocking(move || {
-                    sink.stats.connection_opened();
-                    serve(stream, &sink, &stopping);
-                    sink.stats.connection_closed();
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        }
-    }
-    stopping.store(true, Ordering::Release);
-    while connections.join_next().await.is_some() {}
-    Ok(())
-}
-
 /// Newline-delimited plaintext on one connection.
 pub fn serve_plaintext(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
     let mut buf = vec![0u8; READ_CHUNK];
@@ -131,7 +89,7 @@ pub fn serve_plaintext(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool
         let n = match stream.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(e) if is_idle(&e) => {
                 if stopping.load(Ordering::Acquire) {
                     break;
                 }
@@ -219,7 +177,7 @@ fn read_exact(stream: &mut TcpStream, buf: &mut [u8], stopping: &AtomicBool) -> 
         match stream.read(&mut buf[at..]) {
             Ok(0) => return false,
             Ok(n) => at += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(e) if is_idle(&e) => {
                 if stopping.load(Ordering::Acquire) {
                     return false;
                 }
@@ -241,7 +199,7 @@ pub fn serve_udp(socket: UdpSocket, sink: &Sink, stop: &watch::Receiver<bool>) {
     while !*stop.borrow() {
         match socket.recv(&mut buf) {
             Ok(n) => plaintext_lines(&buf[..n], sink),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e) if is_idle(&e) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "carbon UDP receive failed");
                 std::thread::sleep(Duration::from_millis(10));

@@ -19,6 +19,8 @@ pub enum DropReason {
     TooLong,
     /// Received while the appliance could not keep up (UDP only).
     Overload,
+    /// A new series past a configured bound on series held (statsd.max_series).
+    SeriesLimit,
 }
 
 impl DropReason {
@@ -28,6 +30,7 @@ impl DropReason {
             DropReason::Future => "future",
             DropReason::TooLong => "too_long",
             DropReason::Overload => "overload",
+            DropReason::SeriesLimit => "series_limit",
         }
     }
 }
@@ -37,7 +40,7 @@ pub struct InputStats {
     input: &'static str,
     received: Counter,
     bad: Counter,
-    dropped: [Counter; 4],
+    dropped: [Counter; 5],
     connections: Gauge,
     limiter: RateLimit,
 }
@@ -45,13 +48,14 @@ pub struct InputStats {
 impl InputStats {
     pub fn new(registry: &Registry, input: &'static str) -> InputStats {
         let labels = [("input", input)];
-        let dropped = [DropReason::TooOld, DropReason::Future, DropReason::TooLong, DropReason::Overload].map(|r| {
-            registry.counter(
-                "instantops_dropped_total",
-                "Input refused after parsing, by input and reason.",
-                &[("input", input), ("reason", r.label())],
-            )
-        });
+        let dropped =
+            [DropReason::TooOld, DropReason::Future, DropReason::TooLong, DropReason::Overload, DropReason::SeriesLimit].map(|r| {
+                registry.counter(
+                    "instantops_dropped_total",
+                    "Input refused after parsing, by input and reason.",
+                    &[("input", input), ("reason", r.label())],
+                )
+            });
         InputStats {
             input,
             received: registry.counter("instantops_received_total", "Points, samples or events accepted, by input.", &labels),

@@ -10,6 +10,8 @@ mod harness;
 mod python_repr;
 mod render_diff;
 mod skeleton;
+mod statsd;
+mod statsd_diff;
 mod tidy;
 mod tsdb_model;
 mod whisper;

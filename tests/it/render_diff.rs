@@ -701,7 +701,10 @@ fn render_matches_graphite_web() {
             }
             GraphiteWeb::start(&whisper_dir)
         });
-        let app = Appliance::start_with(Options::default().config(&config()));
+        // statsd off: its own metrics would join the namespace graphite-web lists.
+        let app = Appliance::start_with(
+            Options::default().config(&config()).env("INSTANTOPS_STATSD__UDP", "off").env("INSTANTOPS_STATSD__TCP", "off"),
+        );
         feed(&app, &fixtures);
         (web.join().expect("graphite-web thread"), app)
     });
