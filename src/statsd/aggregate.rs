@@ -11,16 +11,17 @@
 //! This is pure state: no clock (times are passed in), no I/O, no locks; the
 //! listener serializes access and the flusher writes what `flush` returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::jsnum;
 use super::timer::Timer;
 use super::wire::{Kind, Metric, ServiceCheck};
 
-/// statsd's own counters, created at start so they always flush (Etsy order).
+/// statsd's own counters, there from the start so they always flush (Etsy order).
 pub const BAD_LINES: &str = "statsd.bad_lines_seen";
 pub const PACKETS: &str = "statsd.packets_received";
 pub const METRICS: &str = "statsd.metrics_received";
+const OWN: [&str; 3] = [BAD_LINES, PACKETS, METRICS];
 /// Tags instantops dropped (compat-spec 2.5); a counter like the three above.
 pub const BAD_TAGS: &str = "statsd.bad_tags";
 const TIMESTAMP_LAG: &str = "statsd.timestamp_lag";
@@ -59,6 +60,11 @@ pub fn bin_name(bound: f64) -> String {
     if bound.is_infinite() { "bin_inf".into() } else { format!("bin_{}", jsnum::to_string(bound)).replacen('.', "_", 1) }
 }
 
+/// foldhash with a per-process seed: several times faster than std's SipHash
+/// on short keys, and still keyed against collision flooding.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone, Copy)]
 struct Gauge {
     value: f64,
@@ -83,21 +89,100 @@ pub struct Status {
     pub flush_length: usize,
 }
 
-/// One flush: every name with its value, all at `timestamp`.
+/// One flush: every name with its value, all at `timestamp`, and its byte
+/// length as Etsy's graphite backend would send it (`name value ts\n` lines).
 #[derive(Debug, Clone)]
 pub struct Flushed {
     pub timestamp: i64,
     pub points: Vec<(String, f64)>,
+    pub length: usize,
+}
+
+/// One interval's aggregates, out of the aggregator (see [`Aggregator::take`]).
+pub struct Snapshot {
+    settings: Settings,
+    timestamp: i64,
+    counters: Vec<(Box<str>, f64)>,
+    timers: Vec<(Box<str>, Timer)>,
+    gauges: Vec<(Box<str>, f64)>,
+    sets: Vec<(Box<str>, usize)>,
+    checks: Vec<(Box<str>, f64)>,
+    last_exception: i64,
+    last_flush: i64,
+    flush_ms: f64,
+    flush_length: usize,
+}
+
+impl Snapshot {
+    /// Etsy's names and values for this interval (compat-spec 1.4, 1.5).
+    pub fn flushed(mut self) -> Flushed {
+        let started = std::time::Instant::now();
+        let s = &self.settings;
+        let mut points = Vec::with_capacity(self.counters.len() * 2 + self.timers.len() * 14 + self.gauges.len() + self.sets.len() + 16);
+        let mut num_stats = 0.0;
+        for (key, count) in &self.counters {
+            let (base, tags) = split_tags(key);
+            let rate = count / s.interval_s;
+            if s.legacy_namespace {
+                points.push((format!("stats.{base}{tags}"), rate));
+                points.push((format!("stats_counts.{base}{tags}"), *count));
+            } else {
+                points.push((format!("stats.counters.{base}.rate{tags}"), rate));
+                points.push((format!("stats.counters.{base}.count{tags}"), *count));
+            }
+            num_stats += 1.0;
+        }
+        for (key, timer) in &mut self.timers {
+            let (base, tags) = split_tags(key);
+            let bins = s.histograms.iter().find(|(metric, _)| key.contains(metric.as_str())).map_or(&[][..], |(_, b)| b.as_slice());
+            for (field, value) in timer.fields(&s.thresholds, s.interval_s, bins) {
+                points.push((format!("stats.timers.{base}.{field}{tags}"), value));
+            }
+            num_stats += 1.0;
+        }
+        for (key, value) in &self.gauges {
+            let (base, tags) = split_tags(key);
+            points.push((format!("stats.gauges.{base}{tags}"), *value));
+            num_stats += 1.0;
+        }
+        for (key, members) in &self.sets {
+            let (base, tags) = split_tags(key);
+            points.push((format!("stats.sets.{base}.count{tags}"), *members as f64));
+            num_stats += 1.0;
+        }
+        for (key, status) in &self.checks {
+            let (base, tags) = split_tags(key);
+            points.push((format!("stats.service_checks.{base}{tags}"), *status));
+        }
+        let calculation_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let own = |name: &str| {
+            if s.legacy_namespace && name == "numStats" { "statsd.numStats".to_string() } else { format!("stats.statsd.{name}") }
+        };
+        points.push((own("numStats"), num_stats));
+        points.push((own("graphiteStats.calculationtime"), calculation_ms.round()));
+        points.push((own("processing_time"), calculation_ms.round()));
+        points.push((own("graphiteStats.last_exception"), self.last_exception as f64));
+        points.push((own("graphiteStats.last_flush"), self.last_flush as f64));
+        points.push((own("graphiteStats.flush_time"), self.flush_ms.round()));
+        points.push((own("graphiteStats.flush_length"), self.flush_length as f64));
+        let ts_len = self.timestamp.to_string().len() + 3;
+        let length = points.iter().map(|(n, v)| n.len() + jsnum::to_string(*v).len() + ts_len).sum();
+        Flushed { timestamp: self.timestamp, points, length }
+    }
 }
 
 /// The state between flushes.
 pub struct Aggregator {
     settings: Settings,
-    counters: HashMap<Box<str>, f64>,
-    timers: HashMap<Box<str>, Timer>,
-    gauges: HashMap<Box<str>, Gauge>,
-    sets: HashMap<Box<str>, HashSet<Box<str>>>,
-    checks: HashMap<Box<str>, f64>,
+    counters: FastMap<Box<str>, f64>,
+    /// statsd's own bad_lines_seen, packets_received, metrics_received (in
+    /// that order, as [`OWN`]): fields, not map entries, as they move on
+    /// every line.
+    own: [f64; 3],
+    timers: FastMap<Box<str>, Timer>,
+    gauges: FastMap<Box<str>, Gauge>,
+    sets: FastMap<Box<str>, FastSet<Box<str>>>,
+    checks: FastMap<Box<str>, f64>,
     exact_held: usize,
     old_timestamp: Option<i64>,
     /// graphiteStats: the previous flush's time and what writing it cost.
@@ -114,17 +199,14 @@ impl Aggregator {
     /// `started` is the process start in epoch seconds (graphiteStats.last_flush
     /// before the first flush).
     pub fn new(settings: Settings, started: i64) -> Aggregator {
-        let mut counters = HashMap::new();
-        for key in [BAD_LINES, PACKETS, METRICS] {
-            counters.insert(Box::from(key), 0.0);
-        }
         Aggregator {
             settings,
-            counters,
-            timers: HashMap::new(),
-            gauges: HashMap::new(),
-            sets: HashMap::new(),
-            checks: HashMap::new(),
+            counters: FastMap::default(),
+            own: [0.0; 3],
+            timers: FastMap::default(),
+            gauges: FastMap::default(),
+            sets: FastMap::default(),
+            checks: FastMap::default(),
             exact_held: 0,
             old_timestamp: None,
             last_flush: started,
@@ -151,23 +233,23 @@ impl Aggregator {
 
     /// One packet arrived (a datagram, or a TCP read's complete lines).
     pub fn packet(&mut self, now: i64) {
-        self.bump(PACKETS, 1.0);
+        self.own[1] += 1.0;
         self.last_message = now;
     }
 
     /// One non-empty line arrived (counted before it is validated).
     pub fn line(&mut self) {
-        self.bump(METRICS, 1.0);
+        self.own[2] += 1.0;
     }
 
     /// One bad line (or value group).
     pub fn bad_line(&mut self) {
-        self.bump(BAD_LINES, 1.0);
+        self.own[0] += 1.0;
         self.bad_lines_total += 1;
     }
 
     fn held(&self) -> usize {
-        self.counters.len() + self.timers.len() + self.gauges.len() + self.sets.len() + self.checks.len()
+        OWN.len() + self.counters.len() + self.timers.len() + self.gauges.len() + self.sets.len() + self.checks.len()
     }
 
     /// Applies a metric line's samples; bad groups are counted as bad lines
@@ -189,37 +271,70 @@ impl Aggregator {
                     continue;
                 }
             };
-            let known = match &sample.kind {
-                Kind::Counter(_) => self.counters.contains_key(&*full),
-                Kind::Timer(_) => self.timers.contains_key(&*full),
-                Kind::Gauge { .. } => self.gauges.contains_key(&*full),
-                Kind::Set(_) => self.sets.contains_key(&*full),
-            };
-            if !known && self.held() >= self.settings.max_series {
-                applied.over_limit += 1;
-                continue;
-            }
-            applied.samples += 1;
-            match sample.kind {
-                Kind::Counter(v) => self.bump(&full, v),
+            // One lookup for a known key; a new key is checked against the bound.
+            let full = &*full;
+            let held = self.held();
+            let room = held < self.settings.max_series;
+            let stored = match sample.kind {
+                Kind::Counter(v) => match self.counters.get_mut(full) {
+                    Some(c) => {
+                        *c += v;
+                        true
+                    }
+                    None => room && self.counters.insert(Box::from(full), v).is_none(),
+                },
                 Kind::Timer(v) => {
-                    let timer = self.timers.entry(Box::from(&*full)).or_default();
-                    let may_keep = timer.exact_len() < self.settings.timer_exact_samples && self.exact_held < self.settings.exact_pool;
-                    let released = timer.add(v, sample.rate, may_keep);
-                    self.exact_held = self.exact_held - released + usize::from(may_keep && !timer.approximate());
+                    let pool_left = self.exact_held < self.settings.exact_pool;
+                    let per_timer = self.settings.timer_exact_samples;
+                    let timer = match self.timers.get_mut(full) {
+                        Some(t) => Some(t),
+                        None if room => Some(self.timers.entry(Box::from(full)).or_default()),
+                        None => None,
+                    };
+                    match timer {
+                        Some(timer) => {
+                            let may_keep = timer.exact_len() < per_timer && pool_left;
+                            let released = timer.add(v, sample.rate, may_keep);
+                            self.exact_held = self.exact_held - released + usize::from(may_keep && !timer.approximate());
+                            true
+                        }
+                        None => false,
+                    }
                 }
                 Kind::Gauge { value, delta } => {
                     let ttl = self.settings.gauges_max_ttl;
-                    let gauge = self.gauges.entry(Box::from(&*full)).or_insert(Gauge { value: 0.0, ttl });
-                    // A delta moves an existing, truthy (non-zero, non-NaN) gauge;
-                    // anything else sets it (so a first `-5` sets -5).
-                    let truthy = gauge.value != 0.0 && !gauge.value.is_nan();
-                    gauge.value = if delta && truthy { gauge.value + value } else { value };
-                    gauge.ttl = ttl;
+                    match self.gauges.get_mut(full) {
+                        Some(gauge) => {
+                            // A delta moves an existing, truthy (non-zero, non-NaN)
+                            // gauge; anything else sets it (so a first `-5` sets -5).
+                            let truthy = gauge.value != 0.0 && !gauge.value.is_nan();
+                            gauge.value = if delta && truthy { gauge.value + value } else { value };
+                            gauge.ttl = ttl;
+                            true
+                        }
+                        None => room && self.gauges.insert(Box::from(full), Gauge { value, ttl }).is_none(),
+                    }
                 }
-                Kind::Set(member) => {
-                    self.sets.entry(Box::from(&*full)).or_default().insert(Box::from(member));
-                }
+                Kind::Set(member) => match self.sets.get_mut(full) {
+                    Some(members) => {
+                        if !members.contains(member) {
+                            members.insert(Box::from(member));
+                        }
+                        true
+                    }
+                    None => {
+                        room && {
+                            let mut members = FastSet::default();
+                            members.insert(Box::from(member));
+                            self.sets.insert(Box::from(full), members).is_none()
+                        }
+                    }
+                },
+            };
+            if stored {
+                applied.samples += 1;
+            } else {
+                applied.over_limit += 1;
             }
         }
         applied
@@ -251,77 +366,50 @@ impl Aggregator {
 
     /// Records what writing the last flush cost (graphiteStats.flush_time,
     /// flush_length) or that it failed (last_exception), for the next flush.
-    pub fn record_write(&mut self, ms: f64, ok: bool, now: i64) {
+    pub fn record_write(&mut self, ms: f64, length: usize, ok: bool, now: i64) {
         self.flush_ms = ms;
+        self.flush_length = length;
         if !ok {
             self.last_exception = now;
         }
     }
 
-    /// Computes one flush at `now_ms` (epoch milliseconds) and resets for the
-    /// next interval. `processing_ms` is statsd's `processing_time`.
+    /// One flush at `now_ms` (epoch milliseconds): [`Aggregator::take`],
+    /// then [`Snapshot::flushed`], its length recorded for the next flush.
     pub fn flush(&mut self, now_ms: i64) -> Flushed {
-        let started = std::time::Instant::now();
+        let flushed = self.take(now_ms).flushed();
+        self.flush_length = flushed.length;
+        flushed
+    }
+
+    /// What one flush at `now_ms` holds, taken out so that naming and the
+    /// timer fields are computed without the lock that ingest needs; the
+    /// aggregate is reset for the next interval (compat-spec 1.6).
+    pub fn take(&mut self, now_ms: i64) -> Snapshot {
         let ts = (now_ms as f64 / 1000.0).round() as i64;
         if let Some(old) = self.old_timestamp {
             self.gauges.insert(Box::from(TIMESTAMP_LAG), Gauge { value: (ts - old) as f64 - self.settings.interval_s, ttl: 0 });
         }
         self.old_timestamp = Some(ts);
-        let s = &self.settings;
-        let mut points = Vec::with_capacity(self.counters.len() * 2 + self.timers.len() * 14 + self.gauges.len() + self.sets.len() + 16);
-        let mut num_stats = 0.0;
-        for (key, &count) in &self.counters {
-            let (base, tags) = split_tags(key);
-            let rate = count / s.interval_s;
-            if s.legacy_namespace {
-                points.push((format!("stats.{base}{tags}"), rate));
-                points.push((format!("stats_counts.{base}{tags}"), count));
-            } else {
-                points.push((format!("stats.counters.{base}.rate{tags}"), rate));
-                points.push((format!("stats.counters.{base}.count{tags}"), count));
-            }
-            num_stats += 1.0;
-        }
-        for (key, timer) in &mut self.timers {
-            let (base, tags) = split_tags(key);
-            let bins = s.histograms.iter().find(|(metric, _)| key.contains(metric.as_str())).map_or(&[][..], |(_, b)| b.as_slice());
-            for (field, value) in timer.fields(&s.thresholds, s.interval_s, bins) {
-                points.push((format!("stats.timers.{base}.{field}{tags}"), value));
-            }
-            num_stats += 1.0;
-        }
-        for (key, gauge) in &self.gauges {
-            let (base, tags) = split_tags(key);
-            points.push((format!("stats.gauges.{base}{tags}"), gauge.value));
-            num_stats += 1.0;
-        }
-        for (key, members) in &self.sets {
-            let (base, tags) = split_tags(key);
-            points.push((format!("stats.sets.{base}.count{tags}"), members.len() as f64));
-            num_stats += 1.0;
-        }
-        for (key, &status) in &self.checks {
-            let (base, tags) = split_tags(key);
-            points.push((format!("stats.service_checks.{base}{tags}"), status));
-        }
-        let calculation_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let own = |name: &str| {
-            if s.legacy_namespace && name == "numStats" { "statsd.numStats".to_string() } else { format!("stats.statsd.{name}") }
+        let counters =
+            OWN.iter().zip(self.own).map(|(k, c)| (Box::from(*k), c)).chain(self.counters.iter().map(|(k, c)| (k.clone(), *c))).collect();
+        let timers = self.timers.iter_mut().map(|(k, t)| (k.clone(), std::mem::take(t))).collect();
+        let snapshot = Snapshot {
+            settings: self.settings.clone(),
+            timestamp: ts,
+            counters,
+            timers,
+            gauges: self.gauges.iter().map(|(k, g)| (k.clone(), g.value)).collect(),
+            sets: self.sets.iter().map(|(k, m)| (k.clone(), m.len())).collect(),
+            checks: self.checks.iter().map(|(k, c)| (k.clone(), *c)).collect(),
+            last_exception: self.last_exception,
+            last_flush: self.last_flush,
+            flush_ms: self.flush_ms,
+            flush_length: self.flush_length,
         };
-        points.push((own("numStats"), num_stats));
-        points.push((own("graphiteStats.calculationtime"), calculation_ms.round()));
-        points.push((own("processing_time"), calculation_ms.round()));
-        points.push((own("graphiteStats.last_exception"), self.last_exception as f64));
-        points.push((own("graphiteStats.last_flush"), self.last_flush as f64));
-        points.push((own("graphiteStats.flush_time"), self.flush_ms.round()));
-        points.push((own("graphiteStats.flush_length"), self.flush_length as f64));
-        // The byte length of this flush as Etsy's graphite backend would send
-        // it (`name value ts\n` lines), reported by the next flush.
-        let ts_len = ts.to_string().len() + 3;
-        self.flush_length = points.iter().map(|(n, v)| n.len() + jsnum::to_string(*v).len() + ts_len).sum();
         self.last_flush = ts;
         self.reset();
-        Flushed { timestamp: ts, points }
+        snapshot
     }
 
     /// compat-spec 1.6: what survives a flush.
@@ -331,6 +419,7 @@ impl Aggregator {
             self.counters.retain(|k, _| [PACKETS, METRICS, BAD_LINES].iter().any(|own| k.contains(own.trim_start_matches("statsd."))));
         }
         self.counters.values_mut().for_each(|v| *v = 0.0);
+        self.own = [0.0; 3];
         if s.delete_timers {
             self.timers.clear();
         } else {
@@ -340,7 +429,7 @@ impl Aggregator {
         if s.delete_sets {
             self.sets.clear();
         } else {
-            self.sets.values_mut().for_each(HashSet::clear);
+            self.sets.values_mut().for_each(FastSet::clear);
         }
         if s.delete_gauges {
             self.gauges.retain(|k, g| {
@@ -365,7 +454,7 @@ impl Aggregator {
 
     /// `(key, value)` of every counter, for the admin console.
     pub fn counters(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.counters.iter().map(|(k, v)| (&**k, *v))
+        OWN.iter().zip(self.own).map(|(k, v)| (*k, v)).chain(self.counters.iter().map(|(k, v)| (&**k, *v)))
     }
 
     pub fn gauges(&self) -> impl Iterator<Item = (&str, f64)> {
@@ -388,7 +477,7 @@ impl Aggregator {
 
     /// Whether any packet arrived since the last flush.
     pub fn has_input(&self) -> bool {
-        self.counters.get(PACKETS).is_some_and(|&n| n > 0.0)
+        self.own[1] > 0.0
     }
 
     /// Keys held now (counted against `max_series`).

@@ -6,6 +6,10 @@
 /// is 0, decimal literals with an optional sign and exponent, `Infinity`,
 /// and unsigned `0x`/`0o`/`0b` integers; anything else is NaN.
 pub fn number(s: &str) -> f64 {
+    // Most values are short unsigned integers: exact as f64 below 10^15.
+    if !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) as f64;
+    }
     let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     if t.is_empty() {
         return 0.0;

@@ -77,12 +77,19 @@ pub struct Input {
 pub fn handle(input: &Input, packet: &[u8]) {
     let stats = &input.stats;
     let mut events: Vec<Event> = Vec::new();
+    // One UTF-8 check for the whole packet; a packet that fails it is checked
+    // line by line, so its good lines still count.
+    let text = std::str::from_utf8(packet).ok();
+    let decoded: Box<dyn Iterator<Item = Result<Line<'_>, wire::WireError>>> = match text {
+        Some(text) => Box::new(wire::text_lines(text).map(wire::parse_text)),
+        None => Box::new(wire::lines(packet).map(wire::parse_line)),
+    };
     {
         let mut agg = input.statsd.lock();
         agg.packet(i64::from(unix_now()));
-        for line in wire::lines(packet) {
+        for line in decoded {
             agg.line();
-            match wire::parse_line(line) {
+            match line {
                 Ok(Line::Metric(metric)) => {
                     let applied = agg.apply(&metric, |e| stats.bad(e));
                     stats.received(applied.samples);
@@ -245,7 +252,9 @@ pub fn flush_loop(statsd: &Statsd, stop: &watch::Receiver<bool>) {
 /// One flush: the aggregate under the lock, the store write outside it.
 pub fn flush(statsd: &Statsd) {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let flushed = statsd.lock().flush(now_ms);
+    // Only the taking holds the lock; names and timer fields are computed after.
+    let snapshot = statsd.lock().take(now_ms);
+    let flushed = snapshot.flushed();
     let started = Instant::now();
     let names: Vec<Option<std::borrow::Cow<'_, str>>> = flushed.points.iter().map(|(name, _)| canonical_name(name).ok()).collect();
     let batch: Vec<Incoming<'_>> = flushed
@@ -273,7 +282,7 @@ pub fn flush(statsd: &Statsd) {
         }
     };
     statsd.flushes.inc();
-    statsd.lock().record_write(started.elapsed().as_secs_f64() * 1000.0, ok, flushed.timestamp);
+    statsd.lock().record_write(started.elapsed().as_secs_f64() * 1000.0, flushed.length, ok, flushed.timestamp);
 }
 
 #[cfg(test)]

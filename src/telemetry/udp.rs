@@ -8,16 +8,21 @@ use std::net::{SocketAddr, UdpSocket};
 use super::registry::Registry;
 
 /// Receive buffer asked for: 16 MiB absorbed every burst in limits.md's
-/// measurements (the default 208 KiB dropped 1-1.5 %). The kernel caps it at
-/// net.core.rmem_max (4 MiB on these machines; raise it on a busy box), and
-/// whatever is still dropped shows in `instantops_udp_drops_total`.
+/// measurements (the default 208 KiB dropped 1-1.5 %). Without the privilege
+/// to force it, the kernel caps it at net.core.rmem_max (4 MiB on these
+/// machines; the packaged box raises it), and whatever is still dropped shows
+/// in `instantops_udp_drops_total`.
 const RECEIVE_BUFFER: usize = 16 << 20;
 
 /// Binds a UDP socket with a large receive buffer.
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+    // SO_RCVBUFFORCE passes net.core.rmem_max when the process may
+    // (CAP_NET_ADMIN, root); else SO_RCVBUF, which the kernel caps at it.
+    if nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err()
+        && let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER)
+    {
         tracing::debug!(error = %e, "cannot enlarge a UDP receive buffer");
     }
     socket.bind(&addr.into())?;
@@ -56,6 +61,15 @@ fn socket_drops(local: SocketAddr) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receive_buffer_is_enlarged() {
+        let socket = bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let size = socket2::SockRef::from(&socket).recv_buffer_size().expect("size");
+        // The kernel reports twice what was set; at least rmem_max's cap is granted.
+        let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok().and_then(|t| t.trim().parse::<usize>().ok()).unwrap_or(0);
+        assert!(size >= RECEIVE_BUFFER.min(cap), "receive buffer {size}, rmem_max {cap}");
+    }
 
     #[test]
     fn a_bound_socket_has_a_drop_counter() {
