@@ -2,7 +2,7 @@
 """statsd UDP ingest: instantops against Etsy statsd 0.9.0 (node), same machine,
 same load, one receiver at a time, everything on 127.0.0.1.
 
-    BIN=path/to/instantops ORACLE=dir-with-node_modules/statsd /usr/bin/python3 benches/statsd_peers.py [--seconds S]
+    BIN=path/to/instantops ORACLE=dir-holding-node_modules/statsd /usr/bin/python3 benches/statsd_peers.py [--seconds S]
 
 For each receiver and each load shape (30 metric lines a datagram, ~1.4 KB;
 one metric a datagram), it climbs a ladder of rates, each run `--seconds` long

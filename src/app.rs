@@ -20,7 +20,7 @@ use crate::config::{Config, Listen};
 use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
-use crate::{http, listen, statsd};
+use crate::{http, listen, logs, statsd};
 
 /// Runs the appliance until a stop signal, then stops it in order.
 pub async fn run(config: Config, log: LogHandle) -> Result<()> {
@@ -43,6 +43,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
 
     start_carbon(&mut app, &config, &store, &registry).await?;
     start_statsd(&mut app, &config, &store, &registry, &budget).await?;
+    let logs = start_logs(&mut app, &config, &registry, &budget).await?;
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
@@ -52,7 +53,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
             log.clone(),
             config.http.token.clone(),
             app.listeners.clone(),
-            http::Backends { store: store.clone(), graphite: config.graphite.clone() },
+            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: logs.clone() },
         );
         let router = http::router(state.clone(), config.http.max_body.as_usize());
         let (stop, mut stopped) = watch::channel(false);
@@ -64,6 +65,26 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
         });
         state.ready.store(true, std::sync::atomic::Ordering::Release);
         app.push("http", stop, task, Duration::from_secs(3));
+    }
+
+    if let (Some(api), Some(listener)) = (&logs, bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?) {
+        let state = http::AppState::new(
+            registry.clone(),
+            budget.clone(),
+            log.clone(),
+            config.http.token.clone(),
+            app.listeners.clone(),
+            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: Some(api.clone()) },
+        );
+        let router = http::elastic::router(state, config.http.max_body.as_usize());
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            http::serve(listener, router, shutdown).await.context("elasticsearch api server failed")
+        });
+        app.push("elasticsearch", stop, task, Duration::from_secs(3));
     }
 
     announce("ready");
@@ -207,6 +228,86 @@ async fn start_statsd(app: &mut Services, config: &Config, store: &Arc<Store>, r
         app.push("statsd_admin", stop, flatten(task), Duration::from_secs(2));
     }
     Ok(())
+}
+
+/// The log store, then its inputs (so they stop first and everything they
+/// took is committed). Returns the HTTP side's handle.
+async fn start_logs(app: &mut Services, config: &Config, registry: &Registry, budget: &Budget) -> Result<Option<http::logs::LogsApi>> {
+    let cfg = &config.logs;
+    let heap = budget.share("logs_index_writer", 0.15) as usize;
+    // Tantivy needs at least 15 MB of heap per indexing thread.
+    let threads = if heap >= 64 << 20 { 2 } else { 1 };
+    let settings = logs::pipeline::Settings {
+        dir: config.data_dir.join("logs"),
+        commit_interval: cfg.commit_interval.get(),
+        retention: cfg.retention.get(),
+        max_disk: cfg.max_disk.bytes(),
+        writer_heap: heap.max(threads * (16 << 20)),
+        writer_threads: threads,
+        max_backlog: budget.share("logs_backlog", 0.05),
+    };
+    let opened = Instant::now();
+    let registry_for_open = registry.clone();
+    let store = tokio::task::spawn_blocking(move || logs::pipeline::Logs::open(settings, &registry_for_open))
+        .await
+        .context("the log store's opening thread panicked")?
+        .context("cannot open the log store")?;
+    tracing::info!(ms = opened.elapsed().as_millis() as u64, "log store open");
+    let (stop, mut stopped) = watch::channel(false);
+    let closing = store.clone();
+    let task = tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::task::spawn_blocking(move || closing.close()).await.context("closing the log store panicked")
+    });
+    app.push("logs", stop, task, Duration::from_secs(6));
+
+    let input = |name: &'static str| logs::listener::Input {
+        logs: store.clone(),
+        stats: Arc::new(InputStats::new(registry, name)),
+        max_event: cfg.max_event.as_usize(),
+        max_fields: cfg.max_fields as usize,
+    };
+    type Udp = fn(std::net::UdpSocket, &logs::listener::Input, &watch::Receiver<bool>);
+    let udp: [(&'static str, &Listen, Udp); 2] =
+        [("syslog_udp", &cfg.syslog_udp, logs::listener::serve_syslog_udp), ("gelf_udp", &cfg.gelf_udp, logs::listener::serve_gelf_udp)];
+    for (name, listen, serve) in udp {
+        if let Some(socket) = bind_udp(app, registry, name, listen)? {
+            let (stop, stopped) = watch::channel(false);
+            let input = input(name);
+            let task = tokio::task::spawn_blocking(move || {
+                serve(socket, &input, &stopped);
+                Ok(())
+            });
+            app.push(name, stop, task, Duration::from_secs(1));
+        }
+    }
+    type Tcp = fn(std::net::TcpStream, &logs::listener::Input, &std::sync::atomic::AtomicBool);
+    let tcp: [(&'static str, &Listen, Tcp); 3] = [
+        ("syslog_tcp", &cfg.syslog_tcp, logs::listener::serve_syslog_tcp),
+        ("json_tcp", &cfg.json_tcp, logs::listener::serve_json_tcp),
+        ("resp", &cfg.resp, logs::listener::serve_resp),
+    ];
+    for (name, listen, serve) in tcp {
+        if let Some(listener) = bind_tcp(app, name, listen).await? {
+            let (stop, stopped) = watch::channel(false);
+            let input = input(name);
+            let stats = input.stats.clone();
+            let task = tokio::spawn(listen::accept(listener, input, stats, stopped, serve));
+            app.push(name, stop, flatten(task), Duration::from_secs(2));
+        }
+    }
+    for (i, source) in cfg.redis.iter().enumerate() {
+        let (stop, stopped) = watch::channel(false);
+        let input = input("redis");
+        let (url, key) = (source.url.clone(), source.key.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            logs::listener::pull_redis(&url, &key, &input, &stopped);
+            Ok(())
+        });
+        tracing::info!(index = i, key = %source.key, "redis input started");
+        app.push("redis", stop, task, Duration::from_secs(3));
+    }
+    Ok(Some(http::logs::LogsApi { http: input("http"), elasticsearch: input("elasticsearch"), max_body: config.http.max_body.as_usize() }))
 }
 
 /// An io task as a service task.

@@ -96,6 +96,32 @@ enum Bench {
         #[arg(long, default_value_t = 2000)]
         replay_points: usize,
     },
+    /// Logs over TCP: syslog (RFC 5424, octet-counted nginx lines), logstash
+    /// json_lines app events, or Elasticsearch _bulk.
+    Logs {
+        /// host:port of the listener for --proto (syslog TCP, JSON TCP, or the Elasticsearch API).
+        #[arg(long)]
+        to: String,
+        /// syslog, json or bulk.
+        #[arg(long, default_value = "syslog")]
+        proto: instantops::logs::bench::Proto,
+        /// Events per second in total; 0 sends as fast as the receiver takes them.
+        #[arg(long, default_value_t = 50_000)]
+        rate: u64,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Parallel connections.
+        #[arg(long, default_value_t = 2)]
+        connections: u64,
+        /// Send each line of FILE as one event's message instead of generated ones.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
+        /// Wait until this Prometheus endpoint counts every event: URL and a
+        /// metric line prefix, e.g. http://127.0.0.1:8080/metrics instantops_logs_indexed_total
+        #[arg(long, num_args = 2, value_names = ["URL", "METRIC"])]
+        wait_metric: Option<Vec<String>>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -150,6 +176,27 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: bench statsd: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench(Bench::Logs { to, proto, rate, duration, connections, replay, wait_metric }) => {
+            let plan = instantops::logs::bench::Plan {
+                to,
+                proto,
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                connections,
+                replay,
+                wait_metric: wait_metric.and_then(|v| Some((v.first()?.clone(), v.get(1)?.clone()))),
+            };
+            match instantops::logs::bench::run(&plan) {
+                Ok(report) => {
+                    println!("{}", report.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: bench logs: {e}");
                     ExitCode::from(1)
                 }
             }

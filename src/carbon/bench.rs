@@ -270,7 +270,7 @@ fn wall_clock() -> u64 {
 
 /// Polls `url` until the sum of the sample lines starting with `metric`
 /// reaches `target`. Gives up after 10 minutes.
-fn wait_for(url: &str, metric: &str, target: f64, started: Instant) -> Result<f64, String> {
+pub(crate) fn wait_for(url: &str, metric: &str, target: f64, started: Instant) -> Result<f64, String> {
     let give_up = Instant::now() + Duration::from_secs(600);
     loop {
         let counted = metric_sum(url, metric)?;
@@ -285,7 +285,7 @@ fn wait_for(url: &str, metric: &str, target: f64, started: Instant) -> Result<f6
 }
 
 /// The sum of the Prometheus sample lines at `url` that start with `metric`.
-fn metric_sum(url: &str, metric: &str) -> Result<f64, String> {
+pub(crate) fn metric_sum(url: &str, metric: &str) -> Result<f64, String> {
     let body = http_get(url)?;
     Ok(body.lines().filter(|l| l.starts_with(metric)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
 }

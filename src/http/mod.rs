@@ -5,8 +5,10 @@
 
 mod admin;
 mod auth;
+pub mod elastic;
 pub mod error;
 mod graphite;
+pub mod logs;
 mod status;
 mod tsdb;
 
@@ -58,6 +60,8 @@ impl Config {
 pub struct Backends {
     pub store: Arc<crate::tsdb::Store>,
     pub graphite: crate::graphite::Config,
+    /// None when the log store is not running.
+    pub logs: Option<logs::LogsApi>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -119,6 +123,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     let writes = Router::new()
         .route("/api/config/log_level", put(admin::put_log_level))
         .route("/api/tsdb/compact", post(tsdb::compact))
+        .route("/api/logs", post(logs::post))
         .merge(graphite::write_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
@@ -126,6 +131,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::prometheus))
         .route("/api/config/log_level", get(admin::get_log_level))
+        .route("/api/logs/search", get(logs::search))
         .merge(graphite::routes());
     reads
         .merge(writes)

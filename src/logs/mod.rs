@@ -1,6 +1,15 @@
 //! Log ingest, index and search. This module owns the `[logs]` config section;
 //! the event model, the inputs, the Tantivy index and retention live beside it.
 
+pub mod bench;
+pub mod event;
+pub mod index;
+pub mod inputs;
+pub mod listener;
+pub mod pipeline;
+pub mod time;
+pub mod wal;
+
 use serde::Deserialize;
 
 use crate::config::{Listen, Problem, Size, Span};

@@ -21,6 +21,8 @@ pub enum DropReason {
     Overload,
     /// A new series past a configured bound on series held (statsd.max_series).
     SeriesLimit,
+    /// Part of a message that never completed (GELF chunks past their timeout).
+    Incomplete,
 }
 
 impl DropReason {
@@ -31,6 +33,7 @@ impl DropReason {
             DropReason::TooLong => "too_long",
             DropReason::Overload => "overload",
             DropReason::SeriesLimit => "series_limit",
+            DropReason::Incomplete => "incomplete",
         }
     }
 }
@@ -40,7 +43,7 @@ pub struct InputStats {
     input: &'static str,
     received: Counter,
     bad: Counter,
-    dropped: [Counter; 5],
+    dropped: [Counter; 6],
     connections: Gauge,
     limiter: RateLimit,
 }
@@ -48,14 +51,21 @@ pub struct InputStats {
 impl InputStats {
     pub fn new(registry: &Registry, input: &'static str) -> InputStats {
         let labels = [("input", input)];
-        let dropped =
-            [DropReason::TooOld, DropReason::Future, DropReason::TooLong, DropReason::Overload, DropReason::SeriesLimit].map(|r| {
-                registry.counter(
-                    "instantops_dropped_total",
-                    "Input refused after parsing, by input and reason.",
-                    &[("input", input), ("reason", r.label())],
-                )
-            });
+        let dropped = [
+            DropReason::TooOld,
+            DropReason::Future,
+            DropReason::TooLong,
+            DropReason::Overload,
+            DropReason::SeriesLimit,
+            DropReason::Incomplete,
+        ]
+        .map(|r| {
+            registry.counter(
+                "instantops_dropped_total",
+                "Input refused after parsing, by input and reason.",
+                &[("input", input), ("reason", r.label())],
+            )
+        });
         InputStats {
             input,
             received: registry.counter("instantops_received_total", "Points, samples or events accepted, by input.", &labels),

@@ -154,7 +154,13 @@ impl Appliance {
 
     /// Any method, optional body, extra headers.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
-        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        self.request_at("http", method, path, headers, body)
+    }
+
+    /// [`Appliance::request`] to another HTTP listener (`elasticsearch`).
+    pub fn request_at(&self, listener: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+        let url = format!("http://{}{path}", self.addr(listener));
+        let mut builder = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }

@@ -1,0 +1,327 @@
+//! `instantops bench logs`: a realistic log load generator. Three shapes, as
+//! shippers send them: `syslog` (RFC 5424 frames, octet-counted, carrying
+//! nginx access lines), `json` (logstash json_lines app events with
+//! high-cardinality request and user ids) and `bulk` (Elasticsearch `_bulk`
+//! requests of 1,000 such events over keep-alive HTTP). Or `--replay FILE`:
+//! each line of a file becomes one event's message. With `--wait-metric` it
+//! waits until the receiver counts every event as indexed, which makes the
+//! end-to-end (durable and searchable) rate.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::splitmix::SplitMix;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Syslog,
+    Json,
+    Bulk,
+    /// No network, no WAL: the same syslog events, parsed beforehand, indexed
+    /// straight into Tantivy with the appliance's schema (the ceiling the
+    /// end-to-end rate is compared with). `--to` is then a scratch directory.
+    Bare,
+}
+
+impl std::str::FromStr for Proto {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Proto, String> {
+        match s {
+            "syslog" => Ok(Proto::Syslog),
+            "json" => Ok(Proto::Json),
+            "bulk" => Ok(Proto::Bulk),
+            "bare" => Ok(Proto::Bare),
+            other => Err(format!("unknown protocol {other:?}: syslog, json, bulk or bare")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub to: String,
+    pub proto: Proto,
+    /// Events per second in total; 0 sends as fast as the receiver takes them.
+    pub rate: u64,
+    pub duration: Duration,
+    pub connections: u64,
+    pub replay: Option<PathBuf>,
+    pub wait_metric: Option<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub events: u64,
+    pub bytes: u64,
+    pub send_secs: f64,
+    pub ingest_secs: Option<f64>,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "sent {} events ({:.1} MB of events) in {:.2} s: {:.0} events/s, {:.1} MB/s",
+            self.events,
+            self.bytes as f64 / 1e6,
+            self.send_secs,
+            self.events as f64 / self.send_secs.max(1e-9),
+            self.bytes as f64 / 1e6 / self.send_secs.max(1e-9)
+        );
+        if let Some(secs) = self.ingest_secs {
+            s.push_str(&format!(
+                "; all indexed after {secs:.2} s: {:.0} events/s, {:.1} MB/s end to end",
+                self.events as f64 / secs.max(1e-9),
+                self.bytes as f64 / 1e6 / secs.max(1e-9)
+            ));
+        }
+        s
+    }
+}
+
+const PATHS: [&str; 8] = ["/", "/api/v1/orders", "/api/v1/cart", "/static/app.js", "/login", "/api/v1/search", "/health", "/img/logo.png"];
+const AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "curl/8.4.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Go-http-client/1.1",
+];
+
+/// One nginx combined-format access line.
+fn nginx_line(rng: &mut SplitMix, now_s: u64) -> String {
+    let ip = rng.below(1 << 32);
+    let status = [200, 200, 200, 200, 304, 404, 500, 201][rng.below(8) as usize];
+    format!(
+        "{}.{}.{}.{} - - [{}] \"GET {}?id={} HTTP/1.1\" {status} {} \"-\" \"{}\"",
+        ip >> 24,
+        (ip >> 16) & 255,
+        (ip >> 8) & 255,
+        ip & 255,
+        now_s,
+        PATHS[rng.below(8) as usize],
+        rng.below(1_000_000_000),
+        rng.below(50_000),
+        AGENTS[rng.below(4) as usize]
+    )
+}
+
+/// One application event as JSON, with high-cardinality ids.
+fn app_event(rng: &mut SplitMix, message: Option<&str>) -> String {
+    let level = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"][rng.below(6) as usize];
+    let service = ["checkout", "search", "auth", "billing"][rng.below(4) as usize];
+    let generated;
+    let message = match message {
+        Some(m) => m,
+        None => {
+            generated = format!("{service} handled request in {} ms for cart {}", rng.below(900), rng.below(100_000));
+            &generated
+        }
+    };
+    serde_json::json!({
+        "message": message,
+        "level": level,
+        "service": service,
+        "host": format!("web-{:02}", rng.below(40)),
+        "request_id": format!("{:016x}{:016x}", rng.next(), rng.next()),
+        "user_id": rng.below(5_000_000),
+        "duration_ms": rng.below(900),
+    })
+    .to_string()
+}
+
+/// Runs the plan and reports.
+pub fn run(plan: &Plan) -> Result<Report, String> {
+    if plan.proto == Proto::Bare {
+        return bare(plan);
+    }
+    let replay: Option<std::sync::Arc<Vec<String>>> = match &plan.replay {
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect();
+            if lines.is_empty() {
+                return Err(format!("{} has no lines", path.display()));
+            }
+            Some(std::sync::Arc::new(lines))
+        }
+        None => None,
+    };
+    let baseline = match &plan.wait_metric {
+        Some((url, metric)) => crate::carbon::bench::metric_sum(url, metric)?,
+        None => 0.0,
+    };
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for c in 0..plan.connections.max(1) {
+        let plan = plan.clone();
+        let replay = replay.clone();
+        workers.push(std::thread::spawn(move || sender(&plan, c, replay.as_deref().map(Vec::as_slice))));
+    }
+    let (mut events, mut bytes) = (0, 0);
+    for w in workers {
+        let (e, b) = w.join().map_err(|_| "a sender thread panicked".to_string())??;
+        events += e;
+        bytes += b;
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    let ingest_secs = match &plan.wait_metric {
+        Some((url, metric)) => Some(crate::carbon::bench::wait_for(url, metric, baseline + events as f64, started)?),
+        None => None,
+    };
+    Ok(Report { events, bytes, send_secs, ingest_secs })
+}
+
+/// The bare-Tantivy baseline: `rate * duration` syslog events (default 1M),
+/// generated and parsed first; then only indexing and the final commit are
+/// timed, with the appliance's writer heap (150 MB) and 2 threads.
+fn bare(plan: &Plan) -> Result<Report, String> {
+    let n = if plan.rate == 0 { 1_000_000 } else { plan.rate * plan.duration.as_secs().max(1) };
+    let mut rng = SplitMix(0x1095);
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let stamp = crate::logs::time::format_ms(now_s as i64 * 1000);
+    let mut events = Vec::with_capacity(n as usize);
+    let mut bytes = 0u64;
+    for _ in 0..n {
+        let frame =
+            format!("<134>1 {stamp} web-{:02} nginx {} access - {}", rng.below(40), 1000 + rng.below(9000), nginx_line(&mut rng, now_s));
+        bytes += frame.len() as u64 + 1 + frame.len().to_string().len() as u64;
+        let parsed = crate::logs::inputs::syslog::parse(frame.as_bytes(), now_s as i64 * 1000);
+        let event = parsed.into_event("syslog_tcp", Some("127.0.0.1"), 1000).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&event.fields).map_err(|e| e.to_string())?;
+        events.push((event, json));
+    }
+    let dir = PathBuf::from(&plan.to).join(format!("bare-{}", std::process::id()));
+    let (index, mut writer) = crate::logs::index::LogIndex::open(&dir, 150 << 20, 2, now_s as i64 * 1000).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for (event, json) in &events {
+        writer.add(&index, event, json).map_err(|e| e.to_string())?;
+    }
+    writer.commit(0).map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    let disk = index.bytes();
+    writer.close().map_err(|e| e.to_string())?;
+    eprintln!(
+        "bare: index {:.1} MB for {:.1} MB of frames ({:.2}x) in {}",
+        disk as f64 / 1e6,
+        bytes as f64 / 1e6,
+        disk as f64 / bytes as f64,
+        dir.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Report { events: n, bytes, send_secs: secs, ingest_secs: None })
+}
+
+/// One connection's sending loop: (events, event bytes).
+fn sender(plan: &Plan, c: u64, replay: Option<&[String]>) -> Result<(u64, u64), String> {
+    let mut stream = TcpStream::connect(&plan.to).map_err(|e| format!("cannot connect to {}: {e}", plan.to))?;
+    let mut rng = SplitMix(0x1095 ^ (c << 32));
+    let my_rate = plan.rate as f64 / plan.connections.max(1) as f64;
+    let begun = Instant::now();
+    let deadline = begun + plan.duration;
+    let (mut events, mut bytes) = (0u64, 0u64);
+    let mut buf: Vec<u8> = Vec::with_capacity(256 << 10);
+    let mut at = c as usize;
+    // Events per write (and per _bulk request).
+    let batch = if plan.proto == Proto::Bulk { 1000 } else { 250 };
+    while Instant::now() < deadline {
+        let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let stamp = crate::logs::time::format_ms(now_s as i64 * 1000);
+        buf.clear();
+        for _ in 0..batch {
+            let line = match replay {
+                Some(lines) => {
+                    at = (at + 1) % lines.len();
+                    Some(lines[at].as_str())
+                }
+                None => None,
+            };
+            let before = buf.len();
+            match plan.proto {
+                Proto::Syslog => {
+                    let msg = match line {
+                        Some(l) => l.to_string(),
+                        None => nginx_line(&mut rng, now_s),
+                    };
+                    let frame = format!("<134>1 {stamp} web-{:02} nginx {} access - {msg}", rng.below(40), 1000 + rng.below(9000));
+                    write!(buf, "{} {frame}", frame.len()).map_err(|e| e.to_string())?;
+                }
+                Proto::Json => {
+                    buf.extend_from_slice(app_event(&mut rng, line).as_bytes());
+                    buf.push(b'\n');
+                }
+                Proto::Bare => return Err("bare has no sender".into()),
+                Proto::Bulk => {
+                    buf.extend_from_slice(b"{\"index\":{\"_index\":\"bench\"}}\n");
+                    let before_doc = buf.len();
+                    buf.extend_from_slice(app_event(&mut rng, line).as_bytes());
+                    buf.push(b'\n');
+                    bytes += (buf.len() - before_doc) as u64;
+                    events += 1;
+                    continue;
+                }
+            }
+            bytes += (buf.len() - before) as u64;
+            events += 1;
+        }
+        match plan.proto {
+            Proto::Bulk => post_bulk(&mut stream, &plan.to, &buf)?,
+            _ => stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?,
+        }
+        if plan.rate > 0 {
+            let due = Duration::from_secs_f64(events as f64 / my_rate);
+            if let Some(ahead) = due.checked_sub(begun.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+    if plan.proto != Proto::Bulk {
+        stream.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+        // The receiver closes once it has read (and made durable) everything.
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+        let _ = stream.read(&mut [0u8; 1]);
+    }
+    Ok((events, bytes))
+}
+
+/// One `_bulk` request on a keep-alive connection, resent after a pause
+/// while the receiver answers 429 (as Filebeat and Vector do); its answer
+/// must then be 200 without item errors.
+fn post_bulk(stream: &mut TcpStream, host: &str, body: &[u8]) -> Result<(), String> {
+    loop {
+        match post_once(stream, host, body)? {
+            Some(()) => return Ok(()),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// `None` when the receiver asked to retry (429).
+fn post_once(stream: &mut TcpStream, host: &str, body: &[u8]) -> Result<Option<()>, String> {
+    write!(stream, "POST /_bulk HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n", body.len())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| format!("send failed: {e}"))?;
+    let mut reader = BufReader::new(&mut *stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).map_err(|e| format!("no answer to _bulk: {e}"))?;
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut answer = vec![0u8; length];
+    reader.read_exact(&mut answer).map_err(|e| e.to_string())?;
+    if status.contains(" 429 ") {
+        return Ok(None);
+    }
+    if !status.contains(" 200 ") || answer.windows(14).any(|w| w == b"\"errors\":true,") {
+        return Err(format!("_bulk answered {}: {}", status.trim(), String::from_utf8_lossy(&answer[..answer.len().min(300)])));
+    }
+    Ok(Some(()))
+}

@@ -1,0 +1,411 @@
+//! The log index: Tantivy, partitioned by arrival time so that retention drops
+//! whole directories. Owns the schema, the partitions on disk, the one writer
+//! (the hot partition's), commits, and reads across partitions.
+//!
+//! Schema, lean on purpose (ARCHITECTURE.md): the event is stored once, as its
+//! JSON (`_src`, zstd-compressed doc store); `message` is full-text with
+//! positions (phrases); every other field goes into one JSON field `f`,
+//! indexed as lowercased keywords without positions (numbers as numbers), so
+//! `host:web-01` and `status:[500 TO 599]` work; `ts` (epoch ms) is indexed
+//! and a fast field for time ranges and newest-first order; `_id` is a keyword
+//! for Elasticsearch `create`/`delete`.
+//!
+//! Each partition's commit payload records the WAL position it holds events
+//! up to, and its time range; the largest position over all partitions is
+//! where WAL replay starts (see `wal.rs`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::document::OwnedValue;
+use tantivy::schema::{
+    Field, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use thiserror::Error;
+
+use super::event::Event;
+
+#[derive(Debug, Error)]
+pub enum IndexError {
+    #[error("log index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("log index io on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("log query: {0}")]
+    Query(String),
+}
+
+/// The schema's fields.
+#[derive(Clone, Copy)]
+struct Fields {
+    ts: Field,
+    message: Field,
+    attrs: Field,
+    id: Field,
+    src: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let ts = b.add_i64_field("ts", NumericOptions::default().set_indexed().set_fast());
+    let text = TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let message = b.add_text_field("message", TextOptions::default().set_indexing_options(text));
+    let keyword = TextFieldIndexing::default().set_tokenizer("keyword").set_index_option(IndexRecordOption::Basic);
+    let attrs = b.add_json_field("f", JsonObjectOptions::default().set_indexing_options(keyword));
+    let id = b.add_text_field("_id", STRING);
+    let src = b.add_text_field("_src", STORED);
+    (b.build(), Fields { ts, message, attrs, id, src })
+}
+
+/// What a partition's last commit says about it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// Events at WAL positions below this are in the partition (or an older one).
+    pub wal: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub docs: u64,
+}
+
+/// One partition: a Tantivy index in its own directory.
+pub struct Partition {
+    pub name: String,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    meta: RwLock<Meta>,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Partition {
+    pub fn meta(&self) -> Meta {
+        *self.meta.read().expect("partition lock poisoned")
+    }
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Every partition, oldest first; the last is the hot one.
+pub struct LogIndex {
+    dir: PathBuf,
+    fields: Fields,
+    schema: Schema,
+    parts: RwLock<Vec<Arc<Partition>>>,
+}
+
+/// The hot partition's writer and what it has taken since its last commit.
+pub struct Writer {
+    part: Arc<Partition>,
+    writer: IndexWriter,
+    pending: Meta,
+    dirty: bool,
+    heap: usize,
+    threads: usize,
+    created_day: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl LogIndex {
+    /// Opens every partition under `dir`, and a writer on the newest one (or a
+    /// new one when there is none).
+    pub fn open(dir: &Path, heap: usize, threads: usize, now_ms: i64) -> Result<(Arc<LogIndex>, Writer), IndexError> {
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io { path: dir.into(), source })?;
+        let (schema, fields) = schema();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|source| IndexError::Io { path: dir.into(), source })?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with('p') && n.len() == 14 && n[1..].bytes().all(|c| c.is_ascii_digit()))
+            .collect();
+        names.sort();
+        let mut parts = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            if !path.join("meta.json").exists() {
+                // Created but never committed: nothing in it.
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            parts.push(Arc::new(open_partition(&path, name)?));
+        }
+        let index = Arc::new(LogIndex { dir: dir.to_owned(), fields, schema, parts: RwLock::new(parts) });
+        let hot = index.parts.read().expect("index lock poisoned").last().cloned();
+        let writer = match hot {
+            Some(part) => index.writer_on(part, heap, threads)?,
+            None => index.new_partition(heap, threads, now_ms, 0)?,
+        };
+        Ok((index, writer))
+    }
+
+    /// The WAL position every event below is indexed to.
+    pub fn indexed(&self) -> u64 {
+        self.parts.read().expect("index lock poisoned").iter().map(|p| p.meta().wal).max().unwrap_or(0)
+    }
+
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.parts.read().expect("index lock poisoned").clone()
+    }
+
+    /// Bytes on disk over all partitions (as of their last commit).
+    pub fn bytes(&self) -> u64 {
+        self.partitions().iter().map(|p| p.bytes()).sum()
+    }
+
+    fn writer_on(&self, part: Arc<Partition>, heap: usize, threads: usize) -> Result<Writer, IndexError> {
+        let writer = part.index.writer_with_num_threads(threads, heap)?;
+        let pending = part.meta();
+        let created_day = part.name[1..].parse::<i64>().unwrap_or(0) / DAY_MS;
+        Ok(Writer { part, writer, pending, dirty: false, heap, threads, created_day })
+    }
+
+    /// Starts a new hot partition, committed at once so that its payload
+    /// carries the WAL position even before it holds anything.
+    fn new_partition(&self, heap: usize, threads: usize, now_ms: i64, wal: u64) -> Result<Writer, IndexError> {
+        let mut stamp = now_ms.max(0);
+        let name = loop {
+            let name = format!("p{stamp:013}");
+            if !self.dir.join(&name).exists() {
+                break name;
+            }
+            stamp += 1;
+        };
+        let path = self.dir.join(&name);
+        std::fs::create_dir_all(&path).map_err(|source| IndexError::Io { path: path.clone(), source })?;
+        let index = Index::create_in_dir(&path, self.schema.clone())?;
+        register_tokenizers(&index);
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let meta = Meta { wal, min_ts: i64::MAX, max_ts: i64::MIN, docs: 0 };
+        let part = Arc::new(Partition { name, dir: path, index, reader, meta: RwLock::new(meta), bytes: Default::default() });
+        let mut writer = self.writer_on(part.clone(), heap, threads)?;
+        writer.pending = meta;
+        writer.dirty = true;
+        writer.commit(wal)?;
+        self.parts.write().expect("index lock poisoned").push(part);
+        Ok(writer)
+    }
+
+    /// Newest-first events matching `query` with `ts` in `[from_ms, until_ms]`,
+    /// over the partitions whose time range overlaps it: (total, events as JSON).
+    pub fn search(&self, query: &str, from_ms: i64, until_ms: i64, limit: usize) -> Result<(u64, Vec<String>), IndexError> {
+        let mut total = 0u64;
+        let mut hits: Vec<(i64, String)> = Vec::new();
+        for part in self.partitions() {
+            let meta = part.meta();
+            if meta.docs == 0 || meta.max_ts < from_ms || meta.min_ts > until_ms {
+                continue;
+            }
+            let searcher = part.reader.searcher();
+            let q = self.query(&part.index, query, from_ms, until_ms)?;
+            let (count, top) =
+                searcher.search(&q, &(Count, TopDocs::with_limit(limit.max(1)).order_by_fast_field::<i64>("ts", Order::Desc)))?;
+            total += count as u64;
+            for (ts, addr) in top {
+                hits.push((ts.unwrap_or(0), self.source(&searcher, addr)?));
+            }
+        }
+        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+        hits.truncate(limit);
+        Ok((total, hits.into_iter().map(|(_, s)| s).collect()))
+    }
+
+    fn query(&self, index: &Index, text: &str, from_ms: i64, until_ms: i64) -> Result<Box<dyn Query>, IndexError> {
+        let range: Box<dyn Query> = Box::new(RangeQuery::new(
+            std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, from_ms)),
+            std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, until_ms)),
+        ));
+        let text = text.trim();
+        if text.is_empty() || text == "*" {
+            return Ok(range);
+        }
+        let mut parser = tantivy::query::QueryParser::for_index(index, vec![self.fields.message, self.fields.attrs]);
+        parser.set_conjunction_by_default();
+        let parsed = parser.parse_query(text).map_err(|e| IndexError::Query(format!("cannot parse {text:?}: {e}")))?;
+        Ok(Box::new(BooleanQuery::new(vec![(Occur::Must, range), (Occur::Must, parsed)])))
+    }
+
+    fn source(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String, IndexError> {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        Ok(doc.get_first(self.fields.src).and_then(|v| tantivy::schema::Value::as_str(&v)).unwrap_or("{}").to_owned())
+    }
+
+    /// The stored event with Elasticsearch id `id`, from the committed partitions.
+    pub fn get(&self, id: &str) -> Result<Option<String>, IndexError> {
+        let term = Term::from_field_text(self.fields.id, id);
+        for part in self.partitions().iter().rev() {
+            let searcher = part.reader.searcher();
+            let top = searcher.search(&TermQuery::new(term.clone(), IndexRecordOption::Basic), &TopDocs::with_limit(1).order_by_score())?;
+            if let Some((_, addr)) = top.first() {
+                return Ok(Some(self.source(&searcher, *addr)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the partitions (never the hot one) that retention or the disk
+    /// bound no longer allows: every event older than `oldest_ms`, then the
+    /// oldest while over `max_disk`. Returns the names removed.
+    pub fn enforce(&self, oldest_ms: i64, max_disk: u64) -> Vec<String> {
+        let mut removed = Vec::new();
+        loop {
+            let victim = {
+                let parts = self.parts.read().expect("index lock poisoned");
+                let total: u64 = parts.iter().map(|p| p.bytes()).sum();
+                let sealed = &parts[..parts.len().saturating_sub(1)];
+                sealed
+                    .iter()
+                    .find(|p| p.meta().max_ts < oldest_ms)
+                    .or_else(|| if total > max_disk { sealed.first() } else { None })
+                    .cloned()
+            };
+            let Some(victim) = victim else { break };
+            self.parts.write().expect("index lock poisoned").retain(|p| !Arc::ptr_eq(p, &victim));
+            // Readers still holding its files keep them open until they finish.
+            if let Err(e) = std::fs::remove_dir_all(&victim.dir) {
+                tracing::warn!(partition = %victim.name, error = %e, "cannot remove an expired log partition");
+            }
+            removed.push(victim.name.clone());
+        }
+        removed
+    }
+}
+
+fn open_partition(path: &Path, name: String) -> Result<Partition, IndexError> {
+    let index = Index::open_in_dir(path)?;
+    register_tokenizers(&index);
+    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+    let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok()).unwrap_or_default();
+    let part = Partition { name, dir: path.to_owned(), index, reader, meta: RwLock::new(meta), bytes: Default::default() };
+    part.bytes.store(dir_bytes(path), std::sync::atomic::Ordering::Relaxed);
+    Ok(part)
+}
+
+fn register_tokenizers(index: &Index) {
+    let keyword = TextAnalyzer::builder(RawTokenizer::default()).filter(RemoveLongFilter::limit(256)).filter(LowerCaser).build();
+    index.tokenizers().register("keyword", keyword);
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+impl Writer {
+    /// Adds one event (its JSON already encoded as `json`).
+    pub fn add(&mut self, fields: &LogIndex, event: &Event, json: &str) -> Result<(), IndexError> {
+        let f = fields.fields;
+        let mut doc = TantivyDocument::new();
+        doc.add_i64(f.ts, event.ts_ms);
+        let mut attrs: Vec<(String, OwnedValue)> = Vec::with_capacity(event.fields.len());
+        for (k, v) in &event.fields {
+            match (k.as_str(), v) {
+                ("@timestamp", _) => {}
+                ("message", Value::String(s)) => doc.add_text(f.message, s),
+                ("message", other) => doc.add_text(f.message, other.to_string()),
+                ("_id", Value::String(s)) => doc.add_text(f.id, s),
+                _ => {
+                    if let Some(v) = owned(v) {
+                        attrs.push((k.clone(), v));
+                    }
+                }
+            }
+        }
+        doc.add_field_value(f.attrs, &OwnedValue::Object(attrs));
+        doc.add_text(f.src, json);
+        self.writer.add_document(doc)?;
+        let p = &mut self.pending;
+        p.min_ts = p.min_ts.min(event.ts_ms);
+        p.max_ts = p.max_ts.max(event.ts_ms);
+        p.docs += 1;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Deletes the events with Elasticsearch id `id` from this partition.
+    pub fn delete(&mut self, fields: &LogIndex, id: &str) {
+        self.writer.delete_term(Term::from_field_text(fields.fields.id, id));
+        self.dirty = true;
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Commits everything added, recording `wal` (the position just past the
+    /// last record applied), and makes it searchable.
+    pub fn commit(&mut self, wal: u64) -> Result<(), IndexError> {
+        self.pending.wal = wal;
+        let payload = serde_json::to_string(&self.pending).expect("meta serializes");
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.part.reader.reload()?;
+        *self.part.meta.write().expect("partition lock poisoned") = self.pending;
+        self.part.bytes.store(dir_bytes(&self.part.dir), std::sync::atomic::Ordering::Relaxed);
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Whether the hot partition should be sealed: another UTC day, or over `max_bytes`.
+    pub fn should_roll(&self, now_ms: i64, max_bytes: u64) -> bool {
+        now_ms.div_euclid(DAY_MS) != self.created_day || self.part.bytes() > max_bytes
+    }
+
+    /// Seals the hot partition (commits it; its merges finish in the
+    /// background) and starts a new one.
+    pub fn roll(self, index: &LogIndex, now_ms: i64, wal: u64) -> Result<Writer, IndexError> {
+        let Writer { mut writer, part, mut pending, heap, threads, .. } = self;
+        pending.wal = wal;
+        let payload = serde_json::to_string(&pending).expect("meta serializes");
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        part.reader.reload()?;
+        *part.meta.write().expect("partition lock poisoned") = pending;
+        let sealed = part.clone();
+        std::thread::Builder::new()
+            .name("logs-seal".into())
+            .spawn(move || {
+                if let Err(e) = writer.wait_merging_threads() {
+                    tracing::warn!(partition = %sealed.name, error = %e, "merges of a sealed log partition failed");
+                }
+                let _ = sealed.reader.reload();
+                sealed.bytes.store(dir_bytes(&sealed.dir), std::sync::atomic::Ordering::Relaxed);
+            })
+            .map_err(|source| IndexError::Io { path: part.dir.clone(), source })?;
+        index.new_partition(heap, threads, now_ms, wal)
+    }
+
+    /// Stops the writer, letting merges finish.
+    pub fn close(self) -> Result<(), IndexError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
+/// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
+/// strings stay keywords).
+fn owned(v: &Value) -> Option<OwnedValue> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => OwnedValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => OwnedValue::I64(i),
+            None => match n.as_u64() {
+                Some(u) => OwnedValue::U64(u),
+                None => OwnedValue::F64(n.as_f64()?),
+            },
+        },
+        Value::String(s) => OwnedValue::Str(s.clone()),
+        Value::Array(a) => OwnedValue::Array(a.iter().filter_map(owned).collect()),
+        Value::Object(m) => OwnedValue::Object(m.iter().filter_map(|(k, v)| Some((k.clone(), owned(v)?))).collect()),
+    })
+}

@@ -1,0 +1,427 @@
+//! The path every log event takes after its input parsed it: encode, WAL
+//! (acknowledged once durable), then the indexer thread, which applies events
+//! to the hot partition, commits every `logs.commit_interval`, rolls
+//! partitions, enforces retention and drops WAL segments the index holds.
+//!
+//! Backpressure: the bytes handed to the WAL but not yet indexed are bounded
+//! by a share of the memory budget. Past it, [`Logs::ingest`] refuses with
+//! [`IngestError::Overloaded`] and each input does what its protocol allows:
+//! TCP stops reading (waits and retries), HTTP answers 429, RESP an error, UDP
+//! drops and counts.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
+use thiserror::Error;
+
+use super::event::Event;
+use super::index::{IndexError, LogIndex, Writer};
+use super::time::now_ms;
+use super::wal::{self, Durable, Kind, Wal, WalError};
+use crate::telemetry::{Counter, Gauge, Registry};
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("log indexing is behind ({queued} bytes waiting); retry")]
+    Overloaded { queued: u64 },
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+/// One change to the log.
+pub enum Op {
+    Add { event: Event, json: String },
+    Delete { id: String },
+}
+
+/// Settings the pipeline runs with.
+pub struct Settings {
+    pub dir: PathBuf,
+    pub commit_interval: Duration,
+    pub retention: Duration,
+    pub max_disk: u64,
+    /// The Tantivy writer's heap, and its indexing threads.
+    pub writer_heap: usize,
+    pub writer_threads: usize,
+    /// Most bytes accepted but not yet indexed.
+    pub max_backlog: u64,
+}
+
+/// The log store's front door, shared by every input.
+pub struct Logs {
+    wal: Arc<Wal<Vec<Op>>>,
+    pub index: Arc<LogIndex>,
+    backlog: Arc<AtomicU64>,
+    max_backlog: u64,
+    /// Events with an Elasticsearch id accepted since the last commit, by id:
+    /// their JSON, or None once deleted (what `create` and `update` must see
+    /// before the index does).
+    recent: Mutex<HashMap<String, (u64, Option<String>)>>,
+    /// Held across a `_bulk` request's reads and writes of ids.
+    pub id_lock: Mutex<()>,
+    indexed: Arc<AtomicU64>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    events: Counter,
+    wal_bytes: Counter,
+}
+
+/// Counters and gauges of the log store.
+struct Metrics {
+    indexed: Counter,
+    commits: Counter,
+    backlog: Gauge,
+    disk: Gauge,
+    partitions: Gauge,
+    removed: Counter,
+}
+
+impl Logs {
+    /// Opens the WAL and the index, replays what the index lacks, and starts
+    /// the WAL writer and the indexer.
+    pub fn open(settings: Settings, registry: &Registry) -> Result<Arc<Logs>, OpenError> {
+        let now = now_ms();
+        let (index, mut writer) = LogIndex::open(&settings.dir.join("index"), settings.writer_heap, settings.writer_threads, now)?;
+        let from = index.indexed();
+        let wal_dir = settings.dir.join("wal");
+        let (records, wal_writer) = wal::open(&wal_dir, from)?;
+        let replayed = records.len();
+        let mut last = from;
+        for record in records {
+            match decode(&record.kind, &record.payload) {
+                Some(op) => apply(&index, &mut writer, op)?,
+                None => tracing::warn!(position = record.end, "undecodable wal record skipped"),
+            }
+            last = record.end;
+        }
+        if replayed > 0 {
+            writer.commit(last)?;
+            tracing::info!(records = replayed, "log wal replayed into the index");
+        }
+        let metrics = Metrics {
+            indexed: registry.counter("instantops_logs_indexed_total", "Log events committed to the index (searchable).", &[]),
+            commits: registry.counter("instantops_logs_commits_total", "Log index commits.", &[]),
+            backlog: registry.gauge("instantops_logs_backlog_bytes", "Log bytes durable in the WAL but not yet indexed.", &[]),
+            disk: registry.gauge("instantops_logs_disk_bytes", "Bytes of the log index on disk.", &[]),
+            partitions: registry.gauge("instantops_logs_partitions", "Log index partitions.", &[]),
+            removed: registry.counter("instantops_logs_partitions_removed_total", "Log partitions removed by retention or max_disk.", &[]),
+        };
+        let backlog = Arc::new(AtomicU64::new(0));
+        let indexed = Arc::new(AtomicU64::new(index.indexed()));
+        // Batches in flight between the WAL writer and the indexer; bytes are
+        // bounded by max_backlog, this only bounds the count.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Durable<Vec<Op>>>(1024);
+        let (wal, wal_thread) = wal::spawn(wal_writer, move |batch| {
+            let _ = tx.send(batch);
+        });
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let logs = Arc::new(Logs {
+            wal,
+            index: index.clone(),
+            backlog: backlog.clone(),
+            max_backlog: settings.max_backlog,
+            recent: Mutex::default(),
+            id_lock: Mutex::new(()),
+            indexed: indexed.clone(),
+            threads: Mutex::new(vec![wal_thread]),
+            stop: stop.clone(),
+            events: registry.counter("instantops_logs_accepted_total", "Log events made durable in the WAL.", &[]),
+            wal_bytes: registry.counter("instantops_logs_wal_bytes_total", "Bytes appended to the log WAL.", &[]),
+        });
+        let indexer = Indexer {
+            index,
+            writer: Some(writer),
+            rx,
+            settings,
+            backlog,
+            indexed,
+            metrics,
+            wal_dir,
+            logs: Arc::downgrade(&logs),
+            uncommitted: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("logs-indexer".into())
+            .spawn(move || indexer.run())
+            .map_err(|e| OpenError::Io(e.to_string()))?;
+        logs.threads.lock().expect("logs lock poisoned").push(thread);
+        Ok(logs)
+    }
+
+    /// Whether a new batch would be refused for backpressure.
+    pub fn overloaded(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) > self.max_backlog
+    }
+
+    /// Whether a new batch may come in: refused while indexing is too far
+    /// behind. Inputs that can wait wait for this; the others drop.
+    pub fn admit(&self) -> Result<(), IngestError> {
+        let queued = self.backlog.load(Ordering::Relaxed);
+        if queued > self.max_backlog {
+            return Err(IngestError::Overloaded { queued });
+        }
+        Ok(())
+    }
+
+    /// Waits (up to `patience`) for [`Logs::admit`].
+    pub fn admit_within(&self, patience: Duration) -> Result<(), IngestError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.admit() {
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                other => return other,
+            }
+        }
+    }
+
+    /// Queues `ops` in the WAL; returns the position to [`Logs::wait`] for
+    /// before acknowledging. Callers check [`Logs::admit`] first.
+    pub fn submit(&self, ops: Vec<Op>) -> Result<u64, IngestError> {
+        let mut buf = Vec::with_capacity(ops.iter().map(|op| if let Op::Add { json, .. } = op { json.len() + 17 } else { 64 }).sum());
+        let mut events = 0;
+        for op in &ops {
+            match op {
+                Op::Add { event, json } => {
+                    events += 1;
+                    wal::encode(&mut buf, Kind::Event, &event.ts_ms.to_le_bytes(), json.as_bytes());
+                }
+                Op::Delete { id } => wal::encode(&mut buf, Kind::Delete, &[], id.as_bytes()),
+            }
+        }
+        self.backlog.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let ids: Vec<(String, Option<String>)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Add { event, json } => event.fields.get("_id").and_then(|v| v.as_str()).map(|id| (id.to_owned(), Some(json.clone()))),
+                Op::Delete { id } => Some((id.clone(), None)),
+            })
+            .collect();
+        let len = buf.len() as u64;
+        let end = self.wal.submit(&buf, ops).inspect_err(|_| {
+            self.backlog.fetch_sub(len, Ordering::Relaxed);
+        })?;
+        if !ids.is_empty() {
+            let mut recent = self.recent.lock().expect("logs lock poisoned");
+            for (id, json) in ids {
+                recent.insert(id, (end, json));
+            }
+        }
+        self.events.add(events);
+        self.wal_bytes.add(len);
+        Ok(end)
+    }
+
+    /// Blocks until everything before `end` is durable.
+    pub fn wait(&self, end: u64) -> Result<(), IngestError> {
+        Ok(self.wal.wait(end)?)
+    }
+
+    /// [`Logs::admit`], [`Logs::submit`] and [`Logs::wait`]: returns once the
+    /// events are durable.
+    pub fn ingest(&self, ops: Vec<Op>) -> Result<(), IngestError> {
+        self.admit()?;
+        let end = self.submit(ops)?;
+        self.wait(end)
+    }
+
+    /// The current JSON of the event with Elasticsearch id `id`, if any.
+    pub fn get(&self, id: &str) -> Result<Option<String>, IndexError> {
+        if let Some((_, json)) = self.recent.lock().expect("logs lock poisoned").get(id) {
+            return Ok(json.clone());
+        }
+        self.index.get(id)
+    }
+
+    /// The WAL position the index holds everything below.
+    pub fn indexed(&self) -> u64 {
+        self.indexed.load(Ordering::Acquire)
+    }
+
+    /// Stops taking events, indexes and commits everything taken, and waits.
+    pub fn close(&self) {
+        self.wal.close();
+        self.stop.store(true, Ordering::Release);
+        let threads: Vec<_> = self.threads.lock().expect("logs lock poisoned").drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("cannot start the log indexer: {0}")]
+    Io(String),
+}
+
+/// An [`Op`] as encoded in a WAL record, decoded for replay.
+fn decode(kind: &Kind, payload: &[u8]) -> Option<Op> {
+    match kind {
+        Kind::Event => {
+            let ts_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+            let json = std::str::from_utf8(payload.get(8..)?).ok()?.to_owned();
+            let fields = serde_json::from_str(&json).ok()?;
+            Some(Op::Add { event: Event { ts_ms, fields }, json })
+        }
+        Kind::Delete => Some(Op::Delete { id: String::from_utf8(payload.to_vec()).ok()? }),
+    }
+}
+
+fn apply(index: &LogIndex, writer: &mut Writer, op: Op) -> Result<(), IndexError> {
+    match op {
+        Op::Add { event, json } => {
+            if let Some(id) = event.fields.get("_id").and_then(|v| v.as_str()) {
+                // `index` of an existing id replaces it.
+                writer.delete(index, id);
+            }
+            writer.add(index, &event, &json)
+        }
+        Op::Delete { id } => {
+            writer.delete(index, &id);
+            Ok(())
+        }
+    }
+}
+
+struct Indexer {
+    index: Arc<LogIndex>,
+    writer: Option<Writer>,
+    rx: Receiver<Durable<Vec<Op>>>,
+    settings: Settings,
+    backlog: Arc<AtomicU64>,
+    indexed: Arc<AtomicU64>,
+    metrics: Metrics,
+    wal_dir: PathBuf,
+    logs: std::sync::Weak<Logs>,
+    /// Events applied since the last commit.
+    uncommitted: u64,
+}
+
+impl Indexer {
+    fn run(mut self) {
+        let mut last_commit = Instant::now();
+        let mut last_retention = Instant::now() - Duration::from_secs(3600);
+        let mut applied = self.indexed.load(Ordering::Acquire);
+        loop {
+            let wait = self.settings.commit_interval.saturating_sub(last_commit.elapsed()).max(Duration::from_millis(1));
+            let disconnected = match self.rx.recv_timeout(wait) {
+                Ok(batch) => {
+                    self.apply(batch, &mut applied);
+                    // Take whatever else is queued, until a commit is due.
+                    while last_commit.elapsed() < self.settings.commit_interval
+                        && let Ok(batch) = self.rx.try_recv()
+                    {
+                        self.apply(batch, &mut applied);
+                    }
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => true,
+            };
+            if disconnected || last_commit.elapsed() >= self.settings.commit_interval {
+                self.commit(applied);
+                last_commit = Instant::now();
+            }
+            if last_retention.elapsed() >= Duration::from_secs(10) {
+                self.housekeeping(applied);
+                last_retention = Instant::now();
+            }
+            if disconnected {
+                if let Some(writer) = self.writer.take()
+                    && let Err(e) = writer.close()
+                {
+                    tracing::warn!(error = %e, "closing the log index writer failed");
+                }
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, batch: Durable<Vec<Op>>, applied: &mut u64) {
+        let Some(writer) = self.writer.as_mut() else { return };
+        let mut bytes = 0u64;
+        let mut n = 0;
+        for op in batch.item {
+            bytes += match &op {
+                Op::Add { json, .. } => json.len() as u64 + 17,
+                Op::Delete { id } => id.len() as u64 + 9,
+            };
+            n += u64::from(matches!(op, Op::Add { .. }));
+            if let Err(e) = apply(&self.index, writer, op) {
+                tracing::error!(error = %e, "indexing a log event failed; it stays in the wal and is retried after a restart");
+            }
+        }
+        self.uncommitted += n;
+        self.backlog.fetch_sub(bytes.min(self.backlog.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.metrics.backlog.set(self.backlog.load(Ordering::Relaxed) as i64);
+        *applied = batch.end;
+    }
+
+    fn commit(&mut self, applied: u64) {
+        let Some(writer) = self.writer.as_mut() else { return };
+        if !writer.is_dirty() {
+            return;
+        }
+        match writer.commit(applied) {
+            Ok(()) => {
+                self.metrics.commits.inc();
+                self.metrics.indexed.add(std::mem::take(&mut self.uncommitted));
+                self.indexed.store(applied, Ordering::Release);
+                if let Some(logs) = self.logs.upgrade() {
+                    logs.recent.lock().expect("logs lock poisoned").retain(|_, (end, _)| *end > applied);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "log index commit failed; retried at the next interval"),
+        }
+    }
+
+    /// Rolls the hot partition, removes what retention and max_disk no longer
+    /// allow, and drops WAL segments the index holds.
+    fn housekeeping(&mut self, applied: u64) {
+        let now = now_ms();
+        // A partition holds at most a tenth of max_disk, so the bound can be
+        // kept by removing whole partitions.
+        let max_part = (self.settings.max_disk / 10).max(8 << 20);
+        if let Some(writer) = self.writer.take() {
+            if writer.should_roll(now, max_part) {
+                match writer.roll(&self.index, now, applied) {
+                    Ok(w) => {
+                        self.metrics.indexed.add(std::mem::take(&mut self.uncommitted));
+                        self.indexed.store(applied, Ordering::Release);
+                        self.writer = Some(w);
+                    }
+                    Err(e) => {
+                        // The old writer is gone with the error: reopen on the newest partition.
+                        tracing::error!(error = %e, "rolling the log partition failed");
+                        match LogIndex::open(&self.settings.dir.join("index"), self.settings.writer_heap, self.settings.writer_threads, now)
+                        {
+                            Ok((_, w)) => self.writer = Some(w),
+                            Err(e) => tracing::error!(error = %e, "cannot reopen the log index writer; indexing stops"),
+                        }
+                    }
+                }
+            } else {
+                self.writer = Some(writer);
+            }
+        }
+        let oldest = now - self.settings.retention.as_millis() as i64;
+        let removed = self.index.enforce(oldest, self.settings.max_disk);
+        if !removed.is_empty() {
+            tracing::info!(partitions = ?removed, "log partitions removed by retention");
+            self.metrics.removed.add(removed.len() as u64);
+        }
+        self.metrics.disk.set(self.index.bytes() as i64);
+        self.metrics.partitions.set(self.index.partitions().len() as i64);
+        if let Err(e) = wal::truncate_before(&self.wal_dir, self.indexed.load(Ordering::Acquire)) {
+            tracing::warn!(error = %e, "cannot remove indexed wal segments");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Log timestamps: epoch milliseconds in, RFC 3339 (UTC, milliseconds) out,
+//! and the ISO 8601 / RFC 3339 forms senders use parsed back to milliseconds.
+
+use crate::graphite::timespec::{civil_day, civil_from_days};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `2024-01-01T00:00:00.123Z`: the one form events are stored and returned in.
+pub fn format_ms(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    push_ms(&mut out, ms);
+    out
+}
+
+/// [`format_ms`] appended to `out`.
+pub fn push_ms(out: &mut String, ms: i64) {
+    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
+    let t = ms.rem_euclid(DAY_MS);
+    let (h, min, s, frac) = (t / 3_600_000, t / 60_000 % 60, t / 1000 % 60, t % 1000);
+    use std::fmt::Write as _;
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{frac:03}Z");
+}
+
+/// Milliseconds since the epoch of an RFC 3339 / ISO 8601 timestamp:
+/// `YYYY-MM-DD[Tt ]HH:MM[:SS[.fraction]][Z|z|±HH[:]MM]`, or a bare date. A
+/// missing zone means UTC. Fractions beyond milliseconds are truncated.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_prefix(s).filter(|(_, used)| *used == s.len()).map(|(ms, _)| ms)
+}
+
+/// [`parse_rfc3339`] of the longest timestamp at the start of `s`, with the
+/// number of bytes it took (syslog headers carry more after it).
+pub fn parse_prefix(s: &str) -> Option<(i64, usize)> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let day = civil_day(digits(0..4)?, digits(5..7)?, digits(8..10)?)?;
+    let mut at = 10;
+    let mut clock_ms = 0;
+    if matches!(b.get(10), Some(b'T' | b't' | b' ')) && b.get(13) == Some(&b':') {
+        let (h, m) = (digits(11..13)?, digits(14..16)?);
+        at = 16;
+        let mut sec = 0;
+        let mut frac_ms = 0;
+        if b.get(16) == Some(&b':') {
+            sec = digits(17..19)?;
+            at = 19;
+            if matches!(b.get(19), Some(b'.' | b',')) {
+                let n = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if n == 0 {
+                    return None;
+                }
+                let mut scaled = 0;
+                for i in 0..3 {
+                    scaled = scaled * 10 + b.get(20 + i).filter(|_| i < n).map_or(0, |c| i64::from(c - b'0'));
+                }
+                frac_ms = scaled;
+                at = 20 + n;
+            }
+        }
+        if h > 23 || m > 59 || sec > 60 {
+            return None;
+        }
+        clock_ms = (h * 3600 + m * 60 + sec) * 1000 + frac_ms;
+    }
+    let zone_s = match b.get(at) {
+        Some(b'Z' | b'z') => {
+            at += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let h = digits(at + 1..at + 3)?;
+            let colon = usize::from(b.get(at + 3) == Some(&b':'));
+            let m = digits(at + 3 + colon..at + 5 + colon)?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            at += 5 + colon;
+            let z = h * 3600 + m * 60;
+            if sign == b'+' { z } else { -z }
+        }
+        _ => 0,
+    };
+    Some((day * DAY_MS + clock_ms - zone_s * 1000, at))
+}
+
+/// The wall clock in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_with_milliseconds() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_704_067_200_123), "2024-01-01T00:00:00.123Z");
+        assert_eq!(format_ms(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn parses_the_forms_senders_use() {
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00.123Z"), Some(1_704_067_200_123));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00.123456Z"), Some(1_704_067_200_123));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), Some(1_704_067_200_000));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00"), Some(1_704_067_200_000));
+        assert_eq!(parse_rfc3339("2024-01-01 00:00:00,5"), Some(1_704_067_200_500));
+        assert_eq!(parse_rfc3339("2003-08-24T05:14:15.000003-07:00"), Some(1_061_727_255_000));
+        assert_eq!(parse_rfc3339("2024-01-01T01:00:00+0100"), Some(1_704_067_200_000));
+        assert_eq!(parse_rfc3339("2024-01-01"), Some(1_704_067_200_000));
+        assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(parse_rfc3339("2024-02-30T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Zjunk"), None);
+        assert_eq!(parse_prefix("2024-01-01T00:00:00Z host"), Some((1_704_067_200_000, 20)));
+    }
+
+    #[test]
+    fn round_trips() {
+        for ms in [0, 1, 999, 1_704_067_200_123, 4_102_444_799_999, -86_400_001] {
+            assert_eq!(parse_rfc3339(&format_ms(ms)), Some(ms));
+        }
+    }
+}
