@@ -42,8 +42,30 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     app.push("tsdb_flusher", stop, task, Duration::from_secs(4));
 
     start_carbon(&mut app, &config, &store, &registry).await?;
-    start_statsd(&mut app, &config, &store, &registry, &budget).await?;
     let logs = start_logs(&mut app, &config, &registry, &budget).await?;
+    let log_store = logs.as_ref().map(|api| api.http.logs.clone());
+    start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
+
+    // The Elasticsearch API: a second HTTP server on the same log store.
+    if let (Some(api), Some(listener)) = (&logs, bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?) {
+        let state = http::AppState::new(
+            registry.clone(),
+            budget.clone(),
+            log.clone(),
+            config.http.token.clone(),
+            app.listeners.clone(),
+            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: Some(api.clone()) },
+        );
+        let router = http::elastic::router(state, config.http.max_body.as_usize());
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            http::serve(listener, router, shutdown).await.context("elasticsearch api server failed")
+        });
+        app.push("elasticsearch", stop, task, Duration::from_secs(3));
+    }
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
@@ -65,26 +87,6 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
         });
         state.ready.store(true, std::sync::atomic::Ordering::Release);
         app.push("http", stop, task, Duration::from_secs(3));
-    }
-
-    if let (Some(api), Some(listener)) = (&logs, bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?) {
-        let state = http::AppState::new(
-            registry.clone(),
-            budget.clone(),
-            log.clone(),
-            config.http.token.clone(),
-            app.listeners.clone(),
-            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: Some(api.clone()) },
-        );
-        let router = http::elastic::router(state, config.http.max_body.as_usize());
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            http::serve(listener, router, shutdown).await.context("elasticsearch api server failed")
-        });
-        app.push("elasticsearch", stop, task, Duration::from_secs(3));
     }
 
     announce("ready");
@@ -179,7 +181,14 @@ async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, r
 /// statsd: the flusher first (so it stops after the listeners, flushing what
 /// they took last), then UDP, TCP and the admin console. Nothing when both
 /// ingest listeners are "off".
-async fn start_statsd(app: &mut Services, config: &Config, store: &Arc<Store>, registry: &Registry, budget: &Budget) -> Result<()> {
+async fn start_statsd(
+    app: &mut Services,
+    config: &Config,
+    store: &Arc<Store>,
+    logs: Option<Arc<logs::pipeline::Logs>>,
+    registry: &Registry,
+    budget: &Budget,
+) -> Result<()> {
     let cfg = &config.statsd;
     // With no ingest listener, statsd is off: no flushes of its own metrics.
     if cfg.udp.addr().is_none() && cfg.tcp.addr().is_none() {
@@ -196,6 +205,7 @@ async fn start_statsd(app: &mut Services, config: &Config, store: &Arc<Store>, r
         cfg.flush_interval.get(),
         started,
         registry,
+        logs,
     ));
     let (stop, stopped) = watch::channel(false);
     let flusher = shared.clone();

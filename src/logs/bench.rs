@@ -192,8 +192,8 @@ fn bare(plan: &Plan) -> Result<Report, String> {
     let dir = PathBuf::from(&plan.to).join(format!("bare-{}", std::process::id()));
     let (index, mut writer) = crate::logs::index::LogIndex::open(&dir, 150 << 20, 2, now_s as i64 * 1000).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    for (event, json) in &events {
-        writer.add(&index, event, json).map_err(|e| e.to_string())?;
+    for (event, json) in events {
+        writer.add(&index, event, &json).map_err(|e| e.to_string())?;
     }
     writer.commit(0).map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();

@@ -299,21 +299,24 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 impl Writer {
-    /// Adds one event (its JSON already encoded as `json`).
-    pub fn add(&mut self, fields: &LogIndex, event: &Event, json: &str) -> Result<(), IndexError> {
+    /// Adds one event (its JSON already encoded as `json`), moving its
+    /// strings into the document rather than copying them.
+    pub fn add(&mut self, fields: &LogIndex, event: Event, json: &str) -> Result<(), IndexError> {
         let f = fields.fields;
+        let ts_ms = event.ts_ms;
         let mut doc = TantivyDocument::new();
-        doc.add_i64(f.ts, event.ts_ms);
+        doc.add_i64(f.ts, ts_ms);
         let mut attrs: Vec<(String, OwnedValue)> = Vec::with_capacity(event.fields.len());
-        for (k, v) in &event.fields {
+        for (k, v) in event.fields {
             match (k.as_str(), v) {
-                ("@timestamp", _) => {}
+                // The time is `ts`; the version says nothing worth a term.
+                ("@timestamp" | "@version", _) => {}
                 ("message", Value::String(s)) => doc.add_text(f.message, s),
                 ("message", other) => doc.add_text(f.message, other.to_string()),
                 ("_id", Value::String(s)) => doc.add_text(f.id, s),
-                _ => {
+                (_, v) => {
                     if let Some(v) = owned(v) {
-                        attrs.push((k.clone(), v));
+                        attrs.push((k, v));
                     }
                 }
             }
@@ -322,8 +325,8 @@ impl Writer {
         doc.add_text(f.src, json);
         self.writer.add_document(doc)?;
         let p = &mut self.pending;
-        p.min_ts = p.min_ts.min(event.ts_ms);
-        p.max_ts = p.max_ts.max(event.ts_ms);
+        p.min_ts = p.min_ts.min(ts_ms);
+        p.max_ts = p.max_ts.max(ts_ms);
         p.docs += 1;
         self.dirty = true;
         Ok(())
@@ -392,11 +395,11 @@ impl Writer {
 }
 
 /// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
-/// strings stay keywords).
-fn owned(v: &Value) -> Option<OwnedValue> {
+/// strings stay keywords), taken apart rather than copied.
+fn owned(v: Value) -> Option<OwnedValue> {
     Some(match v {
         Value::Null => return None,
-        Value::Bool(b) => OwnedValue::Bool(*b),
+        Value::Bool(b) => OwnedValue::Bool(b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => OwnedValue::I64(i),
             None => match n.as_u64() {
@@ -404,8 +407,8 @@ fn owned(v: &Value) -> Option<OwnedValue> {
                 None => OwnedValue::F64(n.as_f64()?),
             },
         },
-        Value::String(s) => OwnedValue::Str(s.clone()),
-        Value::Array(a) => OwnedValue::Array(a.iter().filter_map(owned).collect()),
-        Value::Object(m) => OwnedValue::Object(m.iter().filter_map(|(k, v)| Some((k.clone(), owned(v)?))).collect()),
+        Value::String(s) => OwnedValue::Str(s),
+        Value::Array(a) => OwnedValue::Array(a.into_iter().filter_map(owned).collect()),
+        Value::Object(m) => OwnedValue::Object(m.into_iter().filter_map(|(k, v)| Some((k, owned(v)?))).collect()),
     })
 }

@@ -282,7 +282,7 @@ fn apply(index: &LogIndex, writer: &mut Writer, op: Op) -> Result<(), IndexError
                 // `index` of an existing id replaces it.
                 writer.delete(index, id);
             }
-            writer.add(index, &event, &json)
+            writer.add(index, event, &json)
         }
         Op::Delete { id } => {
             writer.delete(index, &id);

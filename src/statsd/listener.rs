@@ -35,6 +35,10 @@ pub struct Statsd {
     flush_errors: Counter,
     points: Counter,
     events: Counter,
+    /// The log store, when it runs: DogStatsD events go there too.
+    logs: Option<Arc<crate::logs::pipeline::Logs>>,
+    /// Events the log store refused (overloaded); UDP cannot wait.
+    events_dropped: Counter,
 }
 
 impl Statsd {
@@ -45,6 +49,7 @@ impl Statsd {
         interval: Duration,
         started: i64,
         registry: &Registry,
+        logs: Option<Arc<crate::logs::pipeline::Logs>>,
     ) -> Statsd {
         Statsd {
             aggregator: Mutex::new(aggregator),
@@ -57,6 +62,12 @@ impl Statsd {
             flush_errors: registry.counter("instantops_statsd_flush_errors_total", "statsd flushes the store refused.", &[]),
             points: registry.counter("instantops_statsd_points_total", "Points statsd flushes wrote.", &[]),
             events: registry.counter("instantops_statsd_events_total", "DogStatsD events stored as Graphite events.", &[]),
+            logs,
+            events_dropped: registry.counter(
+                "instantops_statsd_events_dropped_total",
+                "DogStatsD events the log store refused while overloaded.",
+                &[],
+            ),
         }
     }
 
@@ -129,6 +140,35 @@ fn store_event(statsd: &Statsd, event: &Event) {
     match statsd.store.add_event(when, body.to_string().as_bytes()) {
         Ok(_) => statsd.events.inc(),
         Err(e) => tracing::error!(error = %e, "cannot store a DogStatsD event"),
+    }
+    if let Some(logs) = &statsd.logs {
+        log_event(logs, statsd, event, when);
+    }
+}
+
+/// A DogStatsD event as a log event: `message` the title, the rest as fields.
+fn log_event(logs: &crate::logs::pipeline::Logs, statsd: &Statsd, event: &Event, when: i64) {
+    use serde_json::Value;
+    let mut fields = crate::logs::event::Fields::new();
+    fields.insert("message".into(), Value::String(event.title.clone()));
+    if !event.text.is_empty() {
+        fields.insert("text".into(), Value::String(event.text.clone()));
+    }
+    fields.insert("type".into(), Value::String("dogstatsd_event".into()));
+    fields.insert("alert_type".into(), Value::String(event.alert_type.clone()));
+    fields.insert("priority".into(), Value::String(event.priority.clone()));
+    for (k, v) in [("host", &event.host), ("aggregation_key", &event.aggregation_key), ("source_type_name", &event.source_type)] {
+        if let Some(v) = v {
+            fields.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    fields.insert("tags".into(), Value::Array(event.tags.iter().cloned().map(Value::String).collect()));
+    let parsed = crate::logs::event::Parsed { ts_ms: when.saturating_mul(1000), fields };
+    let Ok(event) = parsed.into_event("statsd", None, usize::MAX) else { return };
+    let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
+    let op = crate::logs::pipeline::Op::Add { event, json };
+    if logs.admit().and_then(|()| logs.submit(vec![op])).is_err() {
+        statsd.events_dropped.inc();
     }
 }
 

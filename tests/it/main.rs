@@ -13,6 +13,7 @@ mod render_diff;
 mod skeleton;
 mod statsd;
 mod statsd_diff;
+mod syslog_diff;
 mod tidy;
 mod tsdb_model;
 mod whisper;

@@ -114,6 +114,13 @@ d.flush()
     assert_eq!(events[0]["data"], "version 1.2 is live");
     let tags: Vec<&str> = events[0]["tags"].as_array().expect("tags").iter().filter_map(Value::as_str).collect();
     assert!(tags.contains(&"app:web") && tags.contains(&"alert_type:success"), "{tags:?}");
+    // The event is in the log index too.
+    let logged = eventually(Duration::from_secs(10), "the DogStatsD event in the logs", || {
+        let hits = app.get("/api/logs/search?q=type:dogstatsd_event&from=-1h").json()["hits"].as_array().cloned().unwrap_or_default();
+        hits.first().cloned()
+    });
+    assert_eq!((logged["message"].as_str(), logged["text"].as_str()), (Some("Deploy done"), Some("version 1.2 is live")));
+    assert_eq!((logged["alert_type"].as_str(), logged["source"].as_str()), (Some("success"), Some("statsd")));
     // None of these are bad lines.
     assert_eq!(app.counter("instantops_bad_lines_total{input=\"statsd_udp\"}"), 0.0);
 }
