@@ -176,7 +176,8 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
         let logs = input.logs.clone();
         // Reads of ids and the writes that depend on them are one step.
         let _ids = logs.id_lock.lock().expect("id lock poisoned");
-        let mut batch = Batch { input: &input, overlay: HashMap::default(), ops: Vec::new(), now: now_ms() };
+        let mut batch =
+            Batch { input: &input, overlay: HashMap::default(), ops: Vec::new(), now: now_ms(), seed: seed(), base: logs.indexed() };
         let items: Vec<(BulkOp, String, String, Outcome)> = actions.into_iter().map(|a| batch.apply(a)).collect();
         let first_seq = logs.indexed();
         let accepted = batch.ops.iter().filter(|op| matches!(op, Op::Add { .. })).count() as u64;
@@ -198,15 +199,18 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
 /// earlier in the same request.
 struct Batch<'a> {
     input: &'a crate::logs::listener::Input,
-    overlay: HashMap<String, Option<String>>,
+    overlay: HashMap<String, Option<std::sync::Arc<str>>>,
     ops: Vec<Op>,
     now: i64,
+    /// Inputs of generated ids: randomness, and a sequence base.
+    seed: u64,
+    base: u64,
 }
 
 impl Batch<'_> {
     fn current(&self, id: &str) -> Option<String> {
         match self.overlay.get(id) {
-            Some(json) => json.clone(),
+            Some(json) => json.as_deref().map(String::from),
             None => self.input.logs.get(id).ok().flatten(),
         }
     }
@@ -221,7 +225,7 @@ impl Batch<'_> {
         if given.is_none() && matches!(op, BulkOp::Update | BulkOp::Delete) {
             return (op, index, String::new(), failed(400, "action_request_validation_exception", "Validation Failed: 1: id is missing;"));
         }
-        let id = action.id.unwrap_or_else(|| bulk::new_id(self.now, self.ops.len() as u64 + self.input.logs.indexed(), seed()));
+        let id = action.id.unwrap_or_else(|| bulk::new_id(self.now, self.base + self.ops.len() as u64, self.seed));
         let outcome = match op {
             BulkOp::Index | BulkOp::Create => match action.source {
                 Some(Ok(source)) => {

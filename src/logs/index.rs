@@ -412,3 +412,72 @@ fn owned(v: Value) -> Option<OwnedValue> {
         Value::Object(m) => OwnedValue::Object(m.into_iter().filter_map(|(k, v)| Some((k, owned(v)?))).collect()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::event::Parsed;
+
+    const DAY: i64 = 86_400_000;
+
+    fn event(ts_ms: i64, message: &str) -> (Event, String) {
+        let mut fields = crate::logs::event::Fields::new();
+        fields.insert("message".into(), Value::String(message.into()));
+        fields.insert("host".into(), Value::String("Web-01".into()));
+        let event = Parsed { ts_ms, fields }.into_event("test", None, 100).unwrap();
+        let json = serde_json::to_string(&event.fields).unwrap();
+        (event, json)
+    }
+
+    #[test]
+    fn search_is_newest_first_within_the_range_and_keywords_ignore_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 100 * DAY;
+        let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, now).unwrap();
+        for (i, msg) in ["disk full on sda", "user login ok", "disk quota warning"].iter().enumerate() {
+            let (e, j) = event(now + i as i64 * 1000, msg);
+            w.add(&index, e, &j).unwrap();
+        }
+        w.commit(42).unwrap();
+        let (total, hits) = index.search("disk", 0, i64::MAX / 2, 10).unwrap();
+        assert_eq!(total, 2);
+        assert!(hits[0].contains("quota") && hits[1].contains("sda"), "{hits:?}");
+        assert_eq!(index.search("host:web-01", 0, i64::MAX / 2, 10).unwrap().0, 3);
+        assert_eq!(index.search("\"login ok\"", 0, i64::MAX / 2, 10).unwrap().0, 1);
+        assert_eq!(index.search("*", now + 500, now + 1500, 10).unwrap().0, 1);
+        assert_eq!(index.indexed(), 42);
+        assert!(index.search("host:(", 0, i64::MAX / 2, 1).is_err());
+    }
+
+    #[test]
+    fn retention_and_max_disk_remove_whole_sealed_partitions_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let day0 = 100 * DAY;
+        let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, day0).unwrap();
+        // Three partitions, a day of arrival each, each holding that day's events.
+        for d in 0..3 {
+            for i in 0..50 {
+                let (e, j) = event(day0 + d * DAY + i, &format!("day {d} event {i}"));
+                w.add(&index, e, &j).unwrap();
+            }
+            w.commit(100 + d as u64).unwrap();
+            assert!(w.should_roll(day0 + (d + 1) * DAY, u64::MAX));
+            w = w.roll(&index, day0 + (d + 1) * DAY, 100 + d as u64).unwrap();
+        }
+        assert_eq!(index.partitions().len(), 4);
+        // Nothing older than day 1 is kept: the day-0 partition goes, whole.
+        let removed = index.enforce(day0 + DAY, u64::MAX);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(index.search("*", 0, i64::MAX / 2, 1000).unwrap().0, 100);
+        // Over max_disk: oldest first, never the hot one.
+        let removed = index.enforce(0, 1);
+        assert_eq!(removed.len(), 2);
+        assert_eq!(index.partitions().len(), 1);
+        // The WAL position survives the removals (the hot partition committed it).
+        assert_eq!(index.indexed(), 102);
+        drop(w);
+        let (reopened, _w) = LogIndex::open(dir.path(), 16 << 20, 1, day0 + 3 * DAY).unwrap();
+        assert_eq!(reopened.partitions().len(), 1);
+        assert_eq!(reopened.indexed(), 102);
+    }
+}

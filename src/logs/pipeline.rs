@@ -34,8 +34,14 @@ pub enum IngestError {
 
 /// One change to the log.
 pub enum Op {
-    Add { event: Event, json: String },
-    Delete { id: String },
+    /// `json` is shared with the id lookups of `_bulk` (no copy per event).
+    Add {
+        event: Event,
+        json: Arc<str>,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 /// Settings the pipeline runs with.
@@ -60,7 +66,7 @@ pub struct Logs {
     /// Events with an Elasticsearch id accepted since the last commit, by id:
     /// their JSON, or None once deleted (what `create` and `update` must see
     /// before the index does).
-    recent: Mutex<HashMap<String, (u64, Option<String>)>>,
+    recent: Mutex<HashMap<String, (u64, Option<Arc<str>>)>>,
     /// Held across a `_bulk` request's reads and writes of ids.
     pub id_lock: Mutex<()>,
     indexed: Arc<AtomicU64>,
@@ -193,7 +199,7 @@ impl Logs {
             }
         }
         self.backlog.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        let ids: Vec<(String, Option<String>)> = ops
+        let ids: Vec<(String, Option<Arc<str>>)> = ops
             .iter()
             .filter_map(|op| match op {
                 Op::Add { event, json } => event.fields.get("_id").and_then(|v| v.as_str()).map(|id| (id.to_owned(), Some(json.clone()))),
@@ -231,7 +237,7 @@ impl Logs {
     /// The current JSON of the event with Elasticsearch id `id`, if any.
     pub fn get(&self, id: &str) -> Result<Option<String>, IndexError> {
         if let Some((_, json)) = self.recent.lock().expect("logs lock poisoned").get(id) {
-            return Ok(json.clone());
+            return Ok(json.as_deref().map(String::from));
         }
         self.index.get(id)
     }
@@ -269,7 +275,7 @@ fn decode(kind: &Kind, payload: &[u8]) -> Option<Op> {
             let ts_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
             let json = std::str::from_utf8(payload.get(8..)?).ok()?.to_owned();
             let fields = serde_json::from_str(&json).ok()?;
-            Some(Op::Add { event: Event { ts_ms, fields }, json })
+            Some(Op::Add { event: Event { ts_ms, fields }, json: json.into() })
         }
         Kind::Delete => Some(Op::Delete { id: String::from_utf8(payload.to_vec()).ok()? }),
     }
