@@ -57,6 +57,10 @@ pub struct Settings {
     pub max_backlog: u64,
 }
 
+/// An id accepted since the last commit: the WAL position past it, and the
+/// event's JSON (None once deleted).
+type Recent = (u64, Option<Arc<str>>);
+
 /// The log store's front door, shared by every input.
 pub struct Logs {
     wal: Arc<Wal<Vec<Op>>>,
@@ -66,7 +70,7 @@ pub struct Logs {
     /// Events with an Elasticsearch id accepted since the last commit, by id:
     /// their JSON, or None once deleted (what `create` and `update` must see
     /// before the index does).
-    recent: Mutex<HashMap<String, (u64, Option<Arc<str>>)>>,
+    recent: Mutex<HashMap<String, Recent>>,
     /// Held across a `_bulk` request's reads and writes of ids.
     pub id_lock: Mutex<()>,
     indexed: Arc<AtomicU64>,
