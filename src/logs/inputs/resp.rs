@@ -268,13 +268,10 @@ fn double_quoted(line: &[u8], mut pos: usize, mut arg: Vec<u8>) -> Result<(Vec<u
     loop {
         match line.get(pos..) {
             None | Some([]) => return Err(RespError::UnbalancedQuotes),
-            Some([b'\\', b'x', hi, lo, ..]) if let Some(byte) = hex_pair(*hi, *lo) => {
+            Some([b'\\', first, tail @ ..]) => {
+                let (byte, used) = escape(*first, tail);
                 arg.push(byte);
-                pos += 4;
-            }
-            Some([b'\\', escaped, ..]) => {
-                arg.push(unescape(*escaped));
-                pos += 2;
+                pos += 1 + used;
             }
             Some([b'"', ..]) => return closing_quote(line, pos, arg),
             Some([b, ..]) => {
@@ -308,6 +305,15 @@ fn closing_quote(line: &[u8], pos: usize, arg: Vec<u8>) -> Result<(Vec<u8>, usiz
     match line.get(pos + 1) {
         Some(&b) if !is_space(b) => Err(RespError::UnbalancedQuotes),
         _ => Ok((arg, pos + 1)),
+    }
+}
+
+/// The byte an escape inside double quotes stands for (`first` follows the
+/// backslash) and how many bytes after the backslash it takes.
+fn escape(first: u8, tail: &[u8]) -> (u8, usize) {
+    match (first, tail) {
+        (b'x', [hi, lo, ..]) => hex_pair(*hi, *lo).map_or((b'x', 1), |byte| (byte, 3)),
+        _ => (unescape(first), 1),
     }
 }
 
