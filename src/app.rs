@@ -254,7 +254,7 @@ async fn start_logs(app: &mut Services, config: &Config, registry: &Registry, bu
         max_disk: cfg.max_disk.bytes(),
         writer_heap: heap.max(threads * (16 << 20)),
         writer_threads: threads,
-        max_backlog: budget.share("logs_backlog", 0.05),
+        max_backlog: cfg.max_backlog.bytes().min(budget.share("logs_backlog", 0.05)),
     };
     let opened = Instant::now();
     let registry_for_open = registry.clone();

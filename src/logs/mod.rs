@@ -29,6 +29,8 @@ pub struct Config {
     pub commit_interval: Span,
     pub max_event: Size,
     pub max_fields: u64,
+    /// Most bytes durable in the WAL but not yet indexed; past it inputs are pushed back.
+    pub max_backlog: Size,
     /// Empty unless configured: there is no Redis to pull from by default.
     #[serde(default)]
     pub redis: Vec<RedisInput>,
@@ -57,6 +59,9 @@ impl Config {
         }
         if self.max_event.bytes() < 1024 || self.max_event.bytes() > 64 << 20 {
             problems.push(Problem::new("logs.max_event", format!("{} is outside 1KiB..64MiB", self.max_event)));
+        }
+        if self.max_backlog.bytes() < 1024 {
+            problems.push(Problem::new("logs.max_backlog", format!("{} is too small: at least 1KiB", self.max_backlog)));
         }
         if self.max_fields == 0 {
             problems.push(Problem::new("logs.max_fields", "must be at least 1"));

@@ -67,7 +67,9 @@ input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="out")
             ),
         )
         .expect("write rsyslog.conf");
-        let child = Command::new("rsyslogd")
+        // Debian puts it in /usr/sbin, which a non-login PATH may lack.
+        let bin = if std::path::Path::new("/usr/sbin/rsyslogd").exists() { "/usr/sbin/rsyslogd" } else { "rsyslogd" };
+        let child = Command::new(bin)
             .arg("-n")
             .arg("-f")
             .arg(&conf)
