@@ -479,11 +479,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = open(dir.path(), 1024);
         assert!(logs.admit().is_ok());
-        // Durable at once; the backlog counts its bytes until the indexer has
-        // applied the whole batch, so the next admission is refused now.
-        logs.ingest(ops(2000)).unwrap();
+        // The backlog counts a batch's bytes from its submission until the
+        // indexer has applied all of it (20k events: far longer than the next
+        // line takes), so the next admission is refused meanwhile.
+        let end = logs.submit(ops(20_000)).unwrap();
         assert!(matches!(logs.admit(), Err(IngestError::Overloaded { .. })));
-        wait_searchable(&logs, 2000);
+        logs.wait(end).unwrap();
+        wait_searchable(&logs, 20_000);
         assert!(logs.admit_within(Duration::from_secs(10)).is_ok());
         logs.close();
     }
