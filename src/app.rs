@@ -46,47 +46,24 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
 
-    // The Elasticsearch API: a second HTTP server on the same log store.
-    if let (Some(api), Some(listener)) = (&logs, bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?) {
-        let state = http::AppState::new(
-            registry.clone(),
-            budget.clone(),
-            log.clone(),
-            config.http.token.clone(),
-            app.listeners.clone(),
-            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: Some(api.clone()) },
-        );
-        let router = http::elastic::router(state, config.http.max_body.as_usize());
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            http::serve(listener, router, shutdown).await.context("elasticsearch api server failed")
-        });
-        app.push("elasticsearch", stop, task, Duration::from_secs(3));
+    // The Elasticsearch API: a second HTTP server on the same log store. Each
+    // server's state lists the listeners bound so far, itself included.
+    let state = |logs, listeners| {
+        let backends = http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs };
+        http::AppState::new(registry.clone(), budget.clone(), log.clone(), config.http.token.clone(), listeners, backends)
+    };
+    if let Some(api) = &logs
+        && let Some(listener) = bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?
+    {
+        let router = http::elastic::router(state(Some(api.clone()), app.listeners.clone()), config.http.max_body.as_usize());
+        serve_http(&mut app, "elasticsearch", listener, router);
     }
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
-        let state = http::AppState::new(
-            registry.clone(),
-            budget.clone(),
-            log.clone(),
-            config.http.token.clone(),
-            app.listeners.clone(),
-            http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs: logs.clone() },
-        );
-        let router = http::router(state.clone(), config.http.max_body.as_usize());
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            http::serve(listener, router, shutdown).await.context("http server failed")
-        });
+        let state = state(logs.clone(), app.listeners.clone());
+        serve_http(&mut app, "http", listener, http::router(state.clone(), config.http.max_body.as_usize()));
         state.ready.store(true, std::sync::atomic::Ordering::Release);
-        app.push("http", stop, task, Duration::from_secs(3));
     }
 
     announce("ready");
@@ -101,6 +78,18 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     }
     app.stop().await;
     Ok(())
+}
+
+/// Serves `router` on `listener` as the service `name`, until it is stopped.
+fn serve_http(app: &mut Services, name: &'static str, listener: tokio::net::TcpListener, router: http::Router) {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        http::serve(listener, router, shutdown).await.with_context(|| format!("{name} server failed"))
+    });
+    app.push(name, stop, task, Duration::from_secs(3));
 }
 
 async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Result<Arc<Store>> {

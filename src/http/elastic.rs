@@ -174,15 +174,23 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
     let input = api.elasticsearch;
     let done = tokio::task::spawn_blocking(move || {
         let logs = input.logs.clone();
-        // Reads of ids and the writes that depend on them are one step.
-        let _ids = logs.id_lock.lock().expect("id lock poisoned");
-        let mut batch =
-            Batch { input: &input, overlay: HashMap::default(), ops: Vec::new(), now: now_ms(), seed: seed(), base: logs.indexed() };
-        let items: Vec<(BulkOp, String, String, Outcome)> = actions.into_iter().map(|a| batch.apply(a)).collect();
         let first_seq = logs.indexed();
-        let accepted = batch.ops.iter().filter(|op| matches!(op, Op::Add { .. })).count() as u64;
-        if !batch.ops.is_empty() {
-            logs.ingest(batch.ops).map_err(ingest_error)?;
+        let (items, submitted) = {
+            // Reads of ids and the submission that records the new ones are
+            // one step; waiting for durability is not part of it.
+            let _ids = logs.id_lock.lock().expect("id lock poisoned");
+            let mut batch =
+                Batch { input: &input, overlay: HashMap::default(), ops: Vec::new(), now: now_ms(), seed: seed(), base: first_seq };
+            let items: Vec<(BulkOp, String, String, Outcome)> = actions.into_iter().map(|a| batch.apply(a)).collect();
+            let accepted = batch.ops.iter().filter(|op| matches!(op, Op::Add { .. })).count() as u64;
+            let submitted = match batch.ops.is_empty() {
+                true => None,
+                false => Some((logs.submit(batch.ops).map_err(ingest_error)?, accepted)),
+            };
+            (items, submitted)
+        };
+        if let Some((end, accepted)) = submitted {
+            logs.wait(end).map_err(ingest_error)?;
             input.stats.received(accepted);
         }
         Ok::<_, ApiError>(bulk::response(started.elapsed().as_millis() as u64, &items, first_seq))

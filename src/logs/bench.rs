@@ -146,7 +146,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
         None => None,
     };
     let baseline = match &plan.wait_metric {
-        Some((url, metric)) => crate::carbon::bench::metric_sum(url, metric)?,
+        Some((url, metric)) => crate::telemetry::scrape::metric_sum(url, metric)?,
         None => 0.0,
     };
     let started = Instant::now();
@@ -164,7 +164,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     }
     let send_secs = started.elapsed().as_secs_f64();
     let ingest_secs = match &plan.wait_metric {
-        Some((url, metric)) => Some(crate::carbon::bench::wait_for(url, metric, baseline + events as f64, started)?),
+        Some((url, metric)) => Some(crate::telemetry::scrape::wait_for(url, metric, baseline + events as f64, started)?),
         None => None,
     };
     Ok(Report { events, bytes, send_secs, ingest_secs })
@@ -193,10 +193,11 @@ fn bare(plan: &Plan) -> Result<Report, String> {
     let (index, mut writer) = crate::logs::index::LogIndex::open(&dir, 150 << 20, 2, now_s as i64 * 1000).map_err(|e| e.to_string())?;
     let started = Instant::now();
     for (event, json) in events {
-        writer.add(&index, event, &json).map_err(|e| e.to_string())?;
+        writer.add(event, &json).map_err(|e| e.to_string())?;
     }
     writer.commit(0).map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
+    index.refresh_sizes();
     let disk = index.bytes();
     writer.close().map_err(|e| e.to_string())?;
     eprintln!(

@@ -25,7 +25,7 @@ use tantivy::schema::document::OwnedValue;
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, TokenizerManager};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
@@ -97,11 +97,14 @@ pub struct LogIndex {
     dir: PathBuf,
     fields: Fields,
     schema: Schema,
+    /// Tantivy's tokenizers plus `keyword`, shared by every partition and the query parser.
+    tokenizers: TokenizerManager,
     parts: RwLock<Vec<Arc<Partition>>>,
 }
 
 /// The hot partition's writer and what it has taken since its last commit.
 pub struct Writer {
+    fields: Fields,
     part: Arc<Partition>,
     writer: IndexWriter,
     pending: Meta,
@@ -119,6 +122,7 @@ impl LogIndex {
     pub fn open(dir: &Path, heap: usize, threads: usize, now_ms: i64) -> Result<(Arc<LogIndex>, Writer), IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Io { path: dir.into(), source })?;
         let (schema, fields) = schema();
+        let tokenizers = tokenizers();
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map_err(|source| IndexError::Io { path: dir.into(), source })?
             .filter_map(|e| e.ok())
@@ -134,9 +138,9 @@ impl LogIndex {
                 let _ = std::fs::remove_dir_all(&path);
                 continue;
             }
-            parts.push(Arc::new(open_partition(&path, name)?));
+            parts.push(Arc::new(open_partition(&path, name, &tokenizers)?));
         }
-        let index = Arc::new(LogIndex { dir: dir.to_owned(), fields, schema, parts: RwLock::new(parts) });
+        let index = Arc::new(LogIndex { dir: dir.to_owned(), fields, schema, tokenizers, parts: RwLock::new(parts) });
         let hot = index.parts.read().expect("index lock poisoned").last().cloned();
         let writer = match hot {
             Some(part) => index.writer_on(part, heap, threads)?,
@@ -154,16 +158,24 @@ impl LogIndex {
         self.parts.read().expect("index lock poisoned").clone()
     }
 
-    /// Bytes on disk over all partitions (as of their last commit).
+    /// Bytes on disk over all partitions, as of the last [`LogIndex::refresh_sizes`].
     pub fn bytes(&self) -> u64 {
         self.partitions().iter().map(|p| p.bytes()).sum()
+    }
+
+    /// Reads every partition's size on disk (a directory listing each): for
+    /// retention, rolls and the disk gauge, not on every commit.
+    pub fn refresh_sizes(&self) {
+        for part in self.partitions() {
+            part.bytes.store(dir_bytes(&part.dir), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn writer_on(&self, part: Arc<Partition>, heap: usize, threads: usize) -> Result<Writer, IndexError> {
         let writer = part.index.writer_with_num_threads(threads, heap)?;
         let pending = part.meta();
         let created_day = part.name[1..].parse::<i64>().unwrap_or(0) / DAY_MS;
-        Ok(Writer { part, writer, pending, dirty: false, heap, threads, created_day })
+        Ok(Writer { fields: self.fields, part, writer, pending, dirty: false, heap, threads, created_day })
     }
 
     /// Starts a new hot partition, committed at once so that its payload
@@ -179,8 +191,8 @@ impl LogIndex {
         };
         let path = self.dir.join(&name);
         std::fs::create_dir_all(&path).map_err(|source| IndexError::Io { path: path.clone(), source })?;
-        let index = Index::create_in_dir(&path, self.schema.clone())?;
-        register_tokenizers(&index);
+        let mut index = Index::create_in_dir(&path, self.schema.clone())?;
+        index.set_tokenizers(self.tokenizers.clone());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let meta = Meta { wal, min_ts: i64::MAX, max_ts: i64::MIN, docs: 0 };
         let part = Arc::new(Partition { name, dir: path, index, reader, meta: RwLock::new(meta), bytes: Default::default() });
@@ -195,6 +207,7 @@ impl LogIndex {
     /// Newest-first events matching `query` with `ts` in `[from_ms, until_ms]`,
     /// over the partitions whose time range overlaps it: (total, events as JSON).
     pub fn search(&self, query: &str, from_ms: i64, until_ms: i64, limit: usize) -> Result<(u64, Vec<String>), IndexError> {
+        let q = self.query(query, from_ms, until_ms)?;
         let mut total = 0u64;
         let mut hits: Vec<(i64, String)> = Vec::new();
         for part in self.partitions() {
@@ -203,7 +216,6 @@ impl LogIndex {
                 continue;
             }
             let searcher = part.reader.searcher();
-            let q = self.query(&part.index, query, from_ms, until_ms)?;
             let (count, top) =
                 searcher.search(&q, &(Count, TopDocs::with_limit(limit.max(1)).order_by_fast_field::<i64>("ts", Order::Desc)))?;
             total += count as u64;
@@ -216,7 +228,7 @@ impl LogIndex {
         Ok((total, hits.into_iter().map(|(_, s)| s).collect()))
     }
 
-    fn query(&self, index: &Index, text: &str, from_ms: i64, until_ms: i64) -> Result<Box<dyn Query>, IndexError> {
+    fn query(&self, text: &str, from_ms: i64, until_ms: i64) -> Result<Box<dyn Query>, IndexError> {
         let range: Box<dyn Query> = Box::new(RangeQuery::new(
             std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, from_ms)),
             std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, until_ms)),
@@ -225,7 +237,8 @@ impl LogIndex {
         if text.is_empty() || text == "*" {
             return Ok(range);
         }
-        let mut parser = tantivy::query::QueryParser::for_index(index, vec![self.fields.message, self.fields.attrs]);
+        let mut parser =
+            tantivy::query::QueryParser::new(self.schema.clone(), vec![self.fields.message, self.fields.attrs], self.tokenizers.clone());
         parser.set_conjunction_by_default();
         let parsed = parser.parse_query(text).map_err(|e| IndexError::Query(format!("cannot parse {text:?}: {e}")))?;
         Ok(Box::new(BooleanQuery::new(vec![(Occur::Must, range), (Occur::Must, parsed)])))
@@ -277,9 +290,9 @@ impl LogIndex {
     }
 }
 
-fn open_partition(path: &Path, name: String) -> Result<Partition, IndexError> {
-    let index = Index::open_in_dir(path)?;
-    register_tokenizers(&index);
+fn open_partition(path: &Path, name: String, tokenizers: &TokenizerManager) -> Result<Partition, IndexError> {
+    let mut index = Index::open_in_dir(path)?;
+    index.set_tokenizers(tokenizers.clone());
     let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
     let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok()).unwrap_or_default();
     let part = Partition { name, dir: path.to_owned(), index, reader, meta: RwLock::new(meta), bytes: Default::default() };
@@ -287,9 +300,12 @@ fn open_partition(path: &Path, name: String) -> Result<Partition, IndexError> {
     Ok(part)
 }
 
-fn register_tokenizers(index: &Index) {
+/// Tantivy's default tokenizers plus `keyword`: the whole value, lowercased.
+fn tokenizers() -> TokenizerManager {
+    let manager = TokenizerManager::default();
     let keyword = TextAnalyzer::builder(RawTokenizer::default()).filter(RemoveLongFilter::limit(256)).filter(LowerCaser).build();
-    index.tokenizers().register("keyword", keyword);
+    manager.register("keyword", keyword);
+    manager
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -301,8 +317,8 @@ fn dir_bytes(path: &Path) -> u64 {
 impl Writer {
     /// Adds one event (its JSON already encoded as `json`), moving its
     /// strings into the document rather than copying them.
-    pub fn add(&mut self, fields: &LogIndex, event: Event, json: &str) -> Result<(), IndexError> {
-        let f = fields.fields;
+    pub fn add(&mut self, event: Event, json: &str) -> Result<(), IndexError> {
+        let f = self.fields;
         let ts_ms = event.ts_ms;
         let mut doc = TantivyDocument::new();
         doc.add_i64(f.ts, ts_ms);
@@ -333,8 +349,8 @@ impl Writer {
     }
 
     /// Deletes the events with Elasticsearch id `id` from this partition.
-    pub fn delete(&mut self, fields: &LogIndex, id: &str) {
-        self.writer.delete_term(Term::from_field_text(fields.fields.id, id));
+    pub fn delete(&mut self, id: &str) {
+        self.writer.delete_term(Term::from_field_text(self.fields.id, id));
         self.dirty = true;
     }
 
@@ -352,7 +368,6 @@ impl Writer {
         prepared.commit()?;
         self.part.reader.reload()?;
         *self.part.meta.write().expect("partition lock poisoned") = self.pending;
-        self.part.bytes.store(dir_bytes(&self.part.dir), std::sync::atomic::Ordering::Relaxed);
         self.dirty = false;
         Ok(())
     }
@@ -363,17 +378,13 @@ impl Writer {
     }
 
     /// Seals the hot partition (commits it; its merges finish in the
-    /// background) and starts a new one.
-    pub fn roll(self, index: &LogIndex, now_ms: i64, wal: u64) -> Result<Writer, IndexError> {
-        let Writer { mut writer, part, mut pending, heap, threads, .. } = self;
-        pending.wal = wal;
-        let payload = serde_json::to_string(&pending).expect("meta serializes");
-        let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&payload);
-        prepared.commit()?;
-        part.reader.reload()?;
-        *part.meta.write().expect("partition lock poisoned") = pending;
-        let sealed = part.clone();
+    /// background) and goes on with a new one. On an error the writer stays
+    /// where it was.
+    pub fn roll(&mut self, index: &LogIndex, now_ms: i64, wal: u64) -> Result<(), IndexError> {
+        self.dirty = true;
+        self.commit(wal)?;
+        let next = index.new_partition(self.heap, self.threads, now_ms, wal)?;
+        let Writer { writer, part: sealed, .. } = std::mem::replace(self, next);
         std::thread::Builder::new()
             .name("logs-seal".into())
             .spawn(move || {
@@ -383,8 +394,8 @@ impl Writer {
                 let _ = sealed.reader.reload();
                 sealed.bytes.store(dir_bytes(&sealed.dir), std::sync::atomic::Ordering::Relaxed);
             })
-            .map_err(|source| IndexError::Io { path: part.dir.clone(), source })?;
-        index.new_partition(heap, threads, now_ms, wal)
+            .map_err(|source| IndexError::Io { path: index.dir.clone(), source })?;
+        Ok(())
     }
 
     /// Stops the writer, letting merges finish.
@@ -436,7 +447,7 @@ mod tests {
         let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, now).unwrap();
         for (i, msg) in ["disk full on sda", "user login ok", "disk quota warning"].iter().enumerate() {
             let (e, j) = event(now + i as i64 * 1000, msg);
-            w.add(&index, e, &j).unwrap();
+            w.add(e, &j).unwrap();
         }
         w.commit(42).unwrap();
         let (total, hits) = index.search("disk", 0, i64::MAX / 2, 10).unwrap();
@@ -458,11 +469,11 @@ mod tests {
         for d in 0..3 {
             for i in 0..50 {
                 let (e, j) = event(day0 + d * DAY + i, &format!("day {d} event {i}"));
-                w.add(&index, e, &j).unwrap();
+                w.add(e, &j).unwrap();
             }
             w.commit(100 + d as u64).unwrap();
             assert!(w.should_roll(day0 + (d + 1) * DAY, u64::MAX));
-            w = w.roll(&index, day0 + (d + 1) * DAY, 100 + d as u64).unwrap();
+            w.roll(&index, day0 + (d + 1) * DAY, 100 + d as u64).unwrap();
         }
         assert_eq!(index.partitions().len(), 4);
         // Nothing older than day 1 is kept: the day-0 partition goes, whole.
@@ -470,6 +481,7 @@ mod tests {
         assert_eq!(removed.len(), 1);
         assert_eq!(index.search("*", 0, i64::MAX / 2, 1000).unwrap().0, 100);
         // Over max_disk: oldest first, never the hot one.
+        index.refresh_sizes();
         let removed = index.enforce(0, 1);
         assert_eq!(removed.len(), 2);
         assert_eq!(index.partitions().len(), 1);

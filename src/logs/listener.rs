@@ -52,10 +52,15 @@ impl Input {
         if ops.is_empty() {
             return None;
         }
-        let n = ops.len() as u64;
         while self.logs.admit().is_err() && !stopping.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(5));
         }
+        self.submit(ops)
+    }
+
+    /// Submits `ops` (admission already decided) and counts them.
+    fn submit(&self, ops: Vec<Op>) -> Option<u64> {
+        let n = ops.len() as u64;
         match self.logs.submit(ops) {
             Ok(end) => {
                 self.stats.received(n);
@@ -81,6 +86,24 @@ impl Input {
         }
     }
 
+    /// Events from whole JSON documents (Redis elements): one or more each.
+    fn json_values(&self, values: &[Vec<u8>]) -> Vec<Op> {
+        let now = now_ms();
+        values.iter().flat_map(|v| from_json_line(v, now)).filter_map(|parsed| self.op(parsed, None)).collect()
+    }
+
+    /// Submits `ops` (admission already decided) and waits until they are
+    /// durable: false when they are not, and the sender must not be told so.
+    fn durable(&self, ops: Vec<Op>) -> bool {
+        if ops.is_empty() {
+            return true;
+        }
+        match self.submit(ops) {
+            Some(end) => self.wait(Some(end)),
+            None => false,
+        }
+    }
+
     fn wait(&self, end: Option<u64>) -> bool {
         match end.map(|e| self.logs.wait(e)) {
             Some(Err(e)) => {
@@ -98,42 +121,49 @@ fn peer_host(addr: &SocketAddr) -> String {
 
 /// Syslog over UDP: one message a datagram (RFC 5426).
 pub fn serve_syslog_udp(socket: UdpSocket, input: &Input, stop: &watch::Receiver<bool>) {
-    serve_udp(socket, input, stop, |input, datagram, peer, _| {
+    let decode = |input: &Input, datagram: &[u8], peer: SocketAddr, _: Instant| {
         let parsed = syslog::parse(datagram, now_ms());
         input.op(parsed, Some(&peer_host(&peer)))
-    });
+    };
+    serve_udp(socket, input, stop, decode, |_, _| {});
 }
 
-/// GELF over UDP: plain, gzip, zlib, chunked.
+/// GELF over UDP: plain, gzip, zlib, chunked; incomplete messages expire.
 pub fn serve_gelf_udp(socket: UdpSocket, input: &Input, stop: &watch::Receiver<bool>) {
-    let mut chunks = gelf::Chunks::new(input.max_event, 4096, Duration::from_secs(5));
+    let chunks = std::cell::RefCell::new(gelf::Chunks::new(input.max_event, 4096, Duration::from_secs(5)));
     let mut last_expiry = Instant::now();
-    serve_udp(socket, input, stop, move |input, datagram, peer, now| {
+    let decode = |input: &Input, datagram: &[u8], peer: SocketAddr, now: Instant| match gelf::datagram(
+        &mut chunks.borrow_mut(),
+        datagram,
+        now,
+        now_ms(),
+        input.max_event,
+        input.max_fields,
+    ) {
+        Ok(Some(parsed)) => input.op(parsed, Some(&peer_host(&peer))),
+        Ok(None) => None,
+        Err(e) => {
+            input.stats.bad(&e);
+            None
+        }
+    };
+    let tick = |input: &Input, now: Instant| {
         if now.duration_since(last_expiry) >= Duration::from_secs(1) {
             last_expiry = now;
-            input.stats.dropped(DropReason::Incomplete, chunks.expire(now) as u64);
+            input.stats.dropped(DropReason::Incomplete, chunks.borrow_mut().expire(now) as u64);
         }
-        if datagram.is_empty() {
-            // The idle tick: only expiry to do.
-            return None;
-        }
-        match gelf::datagram(&mut chunks, datagram, now, now_ms(), input.max_event, input.max_fields) {
-            Ok(Some(parsed)) => input.op(parsed, Some(&peer_host(&peer))),
-            Ok(None) => None,
-            Err(e) => {
-                input.stats.bad(&e);
-                None
-            }
-        }
-    });
+    };
+    serve_udp(socket, input, stop, decode, tick);
 }
 
-/// The UDP receive loop: datagrams read in a burst go to the log as one batch.
+/// The UDP receive loop: datagrams read in a burst go to the log as one
+/// batch; `tick` runs after each burst and each idle poll (time-based work).
 fn serve_udp(
     socket: UdpSocket,
     input: &Input,
     stop: &watch::Receiver<bool>,
     mut decode: impl FnMut(&Input, &[u8], SocketAddr, Instant) -> Option<Op>,
+    mut tick: impl FnMut(&Input, Instant),
 ) {
     if let Err(e) = socket.set_read_timeout(Some(POLL)) {
         tracing::error!(input = input.stats.input(), error = %e, "cannot set a read timeout on a log UDP socket");
@@ -158,11 +188,9 @@ fn serve_udp(
                     let _ = socket.set_nonblocking(false);
                 }
                 input.submit_or_drop(std::mem::take(&mut batch));
+                tick(input, Instant::now());
             }
-            Err(e) if is_idle(&e) => {
-                // Let time-based work (GELF expiry) run on an idle socket.
-                let _ = decode(input, &[], SocketAddr::from(([0, 0, 0, 0], 0)), Instant::now());
-            }
+            Err(e) if is_idle(&e) => tick(input, Instant::now()),
             Err(e) => {
                 tracing::warn!(input = input.stats.input(), error = %e, "log UDP receive failed");
                 std::thread::sleep(Duration::from_millis(10));
@@ -326,27 +354,20 @@ fn emit(line: &[u8], each: &mut impl FnMut(Result<&[u8], usize>)) {
 pub fn serve_resp(mut stream: TcpStream, input: &Input, stopping: &AtomicBool) {
     struct Sink<'a> {
         input: &'a Input,
-        stopping: &'a AtomicBool,
     }
     impl resp::Sink for Sink<'_> {
         fn push(&mut self, _key: &[u8], values: &[Vec<u8>]) -> Result<u64, String> {
             self.input.logs.admit_within(Duration::from_secs(5)).map_err(|e| e.to_string())?;
-            let mut ops = Vec::with_capacity(values.len());
-            for value in values {
-                for parsed in from_json_line(value, now_ms()) {
-                    ops.extend(self.input.op(parsed, None));
-                }
-            }
+            let ops = self.input.json_values(values);
             let n = ops.len() as u64;
-            let end = self.input.submit_waiting(ops, self.stopping);
-            match end.map(|e| self.input.logs.wait(e)) {
-                Some(Err(e)) => Err(e.to_string()),
-                _ => Ok(n.min(values.len() as u64)),
+            if !self.input.durable(ops) {
+                return Err("the log store did not take the events; retry".into());
             }
+            Ok(n.min(values.len() as u64))
         }
     }
     let mut session = resp::Session::new(None);
-    let mut sink = Sink { input, stopping };
+    let mut sink = Sink { input };
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 << 10];
     let mut out = Vec::new();
@@ -399,7 +420,6 @@ pub fn serve_resp(mut stream: TcpStream, input: &Input, stopping: &AtomicBool) {
 /// removed from Redis with LTRIM.
 pub fn pull_redis(url: &str, key: &str, input: &Input, stop: &watch::Receiver<bool>) {
     const BATCH: isize = 500;
-    let never = AtomicBool::new(false);
     while !*stop.borrow() {
         let connection = redis::Client::open(url).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));
         let mut con = match connection {
@@ -423,14 +443,11 @@ pub fn pull_redis(url: &str, key: &str, input: &Input, stop: &watch::Receiver<bo
                 sleep_unless_stopped(stop, Duration::from_millis(100));
                 continue;
             }
-            let mut ops = Vec::with_capacity(values.len());
-            for value in &values {
-                for parsed in from_json_line(value, now_ms()) {
-                    ops.extend(input.op(parsed, None));
-                }
+            while input.logs.admit().is_err() && !*stop.borrow() {
+                std::thread::sleep(Duration::from_millis(5));
             }
-            let end = input.submit_waiting(ops, &never);
-            if !input.wait(end) {
+            // Only what is durable here leaves Redis.
+            if !input.durable(input.json_values(&values)) {
                 sleep_unless_stopped(stop, Duration::from_secs(1));
                 continue;
             }

@@ -57,9 +57,11 @@ pub struct Settings {
     pub max_backlog: u64,
 }
 
-/// An id accepted since the last commit: the WAL position past it, and the
-/// event's JSON (None once deleted).
-type Recent = (u64, Option<Arc<str>>);
+/// Events with an Elasticsearch id accepted since the last commit, by id:
+/// the WAL position past each and its JSON, or None once deleted (what
+/// `create` and `update` must see before the index does). The indexer drops
+/// what a commit made searchable.
+type Recent = Mutex<HashMap<String, (u64, Option<Arc<str>>)>>;
 
 /// The log store's front door, shared by every input.
 pub struct Logs {
@@ -67,15 +69,10 @@ pub struct Logs {
     pub index: Arc<LogIndex>,
     backlog: Arc<AtomicU64>,
     max_backlog: u64,
-    /// Events with an Elasticsearch id accepted since the last commit, by id:
-    /// their JSON, or None once deleted (what `create` and `update` must see
-    /// before the index does).
-    recent: Mutex<HashMap<String, Recent>>,
-    /// Held across a `_bulk` request's reads and writes of ids.
+    recent: Arc<Recent>,
+    /// Held across a `_bulk` request's reads of ids and its submission.
     pub id_lock: Mutex<()>,
-    indexed: Arc<AtomicU64>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
     events: Counter,
     wal_bytes: Counter,
 }
@@ -102,8 +99,8 @@ impl Logs {
         let replayed = records.len();
         let mut last = from;
         for record in records {
-            match decode(&record.kind, &record.payload) {
-                Some(op) => apply(&index, &mut writer, op)?,
+            match decode(record.kind, &record.payload) {
+                Some(op) => apply(&mut writer, op)?,
                 None => tracing::warn!(position = record.end, "undecodable wal record skipped"),
             }
             last = record.end;
@@ -121,50 +118,31 @@ impl Logs {
             removed: registry.counter("instantops_logs_partitions_removed_total", "Log partitions removed by retention or max_disk.", &[]),
         };
         let backlog = Arc::new(AtomicU64::new(0));
-        let indexed = Arc::new(AtomicU64::new(index.indexed()));
+        let recent = Arc::new(Recent::default());
         // Batches in flight between the WAL writer and the indexer; bytes are
         // bounded by max_backlog, this only bounds the count.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Durable<Vec<Op>>>(1024);
         let (wal, wal_thread) = wal::spawn(wal_writer, move |batch| {
             let _ = tx.send(batch);
         });
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let logs = Arc::new(Logs {
             wal,
             index: index.clone(),
             backlog: backlog.clone(),
             max_backlog: settings.max_backlog,
-            recent: Mutex::default(),
+            recent: recent.clone(),
             id_lock: Mutex::new(()),
-            indexed: indexed.clone(),
             threads: Mutex::new(vec![wal_thread]),
-            stop: stop.clone(),
             events: registry.counter("instantops_logs_accepted_total", "Log events made durable in the WAL.", &[]),
             wal_bytes: registry.counter("instantops_logs_wal_bytes_total", "Bytes appended to the log WAL.", &[]),
         });
-        let indexer = Indexer {
-            index,
-            writer: Some(writer),
-            rx,
-            settings,
-            backlog,
-            indexed,
-            metrics,
-            wal_dir,
-            logs: Arc::downgrade(&logs),
-            uncommitted: 0,
-        };
+        let indexer = Indexer { index, writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, uncommitted: 0 };
         let thread = std::thread::Builder::new()
             .name("logs-indexer".into())
             .spawn(move || indexer.run())
             .map_err(|e| OpenError::Io(e.to_string()))?;
         logs.threads.lock().expect("logs lock poisoned").push(thread);
         Ok(logs)
-    }
-
-    /// Whether a new batch would be refused for backpressure.
-    pub fn overloaded(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed) > self.max_backlog
     }
 
     /// Whether a new batch may come in: refused while indexing is too far
@@ -248,13 +226,12 @@ impl Logs {
 
     /// The WAL position the index holds everything below.
     pub fn indexed(&self) -> u64 {
-        self.indexed.load(Ordering::Acquire)
+        self.index.indexed()
     }
 
     /// Stops taking events, indexes and commits everything taken, and waits.
     pub fn close(&self) {
         self.wal.close();
-        self.stop.store(true, Ordering::Release);
         let threads: Vec<_> = self.threads.lock().expect("logs lock poisoned").drain(..).collect();
         for t in threads {
             let _ = t.join();
@@ -273,7 +250,7 @@ pub enum OpenError {
 }
 
 /// An [`Op`] as encoded in a WAL record, decoded for replay.
-fn decode(kind: &Kind, payload: &[u8]) -> Option<Op> {
+fn decode(kind: Kind, payload: &[u8]) -> Option<Op> {
     match kind {
         Kind::Event => {
             let ts_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
@@ -285,17 +262,17 @@ fn decode(kind: &Kind, payload: &[u8]) -> Option<Op> {
     }
 }
 
-fn apply(index: &LogIndex, writer: &mut Writer, op: Op) -> Result<(), IndexError> {
+fn apply(writer: &mut Writer, op: Op) -> Result<(), IndexError> {
     match op {
         Op::Add { event, json } => {
             if let Some(id) = event.fields.get("_id").and_then(|v| v.as_str()) {
                 // `index` of an existing id replaces it.
-                writer.delete(index, id);
+                writer.delete(id);
             }
-            writer.add(index, event, &json)
+            writer.add(event, &json)
         }
         Op::Delete { id } => {
-            writer.delete(index, &id);
+            writer.delete(&id);
             Ok(())
         }
     }
@@ -307,10 +284,9 @@ struct Indexer {
     rx: Receiver<Durable<Vec<Op>>>,
     settings: Settings,
     backlog: Arc<AtomicU64>,
-    indexed: Arc<AtomicU64>,
     metrics: Metrics,
     wal_dir: PathBuf,
-    logs: std::sync::Weak<Logs>,
+    recent: Arc<Recent>,
     /// Events applied since the last commit.
     uncommitted: u64,
 }
@@ -319,7 +295,7 @@ impl Indexer {
     fn run(mut self) {
         let mut last_commit = Instant::now();
         let mut last_retention = Instant::now() - Duration::from_secs(3600);
-        let mut applied = self.indexed.load(Ordering::Acquire);
+        let mut applied = self.index.indexed();
         loop {
             let wait = self.settings.commit_interval.saturating_sub(last_commit.elapsed()).max(Duration::from_millis(1));
             let disconnected = match self.rx.recv_timeout(wait) {
@@ -357,21 +333,15 @@ impl Indexer {
 
     fn apply(&mut self, batch: Durable<Vec<Op>>, applied: &mut u64) {
         let Some(writer) = self.writer.as_mut() else { return };
-        let mut bytes = 0u64;
-        let mut n = 0;
         for op in batch.item {
-            bytes += match &op {
-                Op::Add { json, .. } => json.len() as u64 + 17,
-                Op::Delete { id } => id.len() as u64 + 9,
-            };
-            n += u64::from(matches!(op, Op::Add { .. }));
-            if let Err(e) = apply(&self.index, writer, op) {
+            self.uncommitted += u64::from(matches!(op, Op::Add { .. }));
+            if let Err(e) = apply(writer, op) {
                 tracing::error!(error = %e, "indexing a log event failed; it stays in the wal and is retried after a restart");
             }
         }
-        self.uncommitted += n;
-        self.backlog.fetch_sub(bytes.min(self.backlog.load(Ordering::Relaxed)), Ordering::Relaxed);
-        self.metrics.backlog.set(self.backlog.load(Ordering::Relaxed) as i64);
+        // Submit added exactly the batch's encoded bytes.
+        let left = self.backlog.fetch_sub(batch.len, Ordering::Relaxed) - batch.len;
+        self.metrics.backlog.set(left as i64);
         *applied = batch.end;
     }
 
@@ -384,10 +354,7 @@ impl Indexer {
             Ok(()) => {
                 self.metrics.commits.inc();
                 self.metrics.indexed.add(std::mem::take(&mut self.uncommitted));
-                self.indexed.store(applied, Ordering::Release);
-                if let Some(logs) = self.logs.upgrade() {
-                    logs.recent.lock().expect("logs lock poisoned").retain(|_, (end, _)| *end > applied);
-                }
+                self.recent.lock().expect("logs lock poisoned").retain(|_, (end, _)| *end > applied);
             }
             Err(e) => tracing::error!(error = %e, "log index commit failed; retried at the next interval"),
         }
@@ -400,26 +367,17 @@ impl Indexer {
         // A partition holds at most a tenth of max_disk, so the bound can be
         // kept by removing whole partitions.
         let max_part = (self.settings.max_disk / 10).max(8 << 20);
-        if let Some(writer) = self.writer.take() {
-            if writer.should_roll(now, max_part) {
-                match writer.roll(&self.index, now, applied) {
-                    Ok(w) => {
-                        self.metrics.indexed.add(std::mem::take(&mut self.uncommitted));
-                        self.indexed.store(applied, Ordering::Release);
-                        self.writer = Some(w);
-                    }
-                    Err(e) => {
-                        // The old writer is gone with the error: reopen on the newest partition.
-                        tracing::error!(error = %e, "rolling the log partition failed");
-                        match LogIndex::open(&self.settings.dir.join("index"), self.settings.writer_heap, self.settings.writer_threads, now)
-                        {
-                            Ok((_, w)) => self.writer = Some(w),
-                            Err(e) => tracing::error!(error = %e, "cannot reopen the log index writer; indexing stops"),
-                        }
-                    }
+        self.index.refresh_sizes();
+        if let Some(writer) = self.writer.as_mut()
+            && writer.should_roll(now, max_part)
+        {
+            match writer.roll(&self.index, now, applied) {
+                Ok(()) => {
+                    self.metrics.indexed.add(std::mem::take(&mut self.uncommitted));
+                    self.recent.lock().expect("logs lock poisoned").retain(|_, (end, _)| *end > applied);
                 }
-            } else {
-                self.writer = Some(writer);
+                // The writer stays on the hot partition; the next round retries.
+                Err(e) => tracing::error!(error = %e, "rolling the log partition failed"),
             }
         }
         let oldest = now - self.settings.retention.as_millis() as i64;
@@ -430,7 +388,7 @@ impl Indexer {
         }
         self.metrics.disk.set(self.index.bytes() as i64);
         self.metrics.partitions.set(self.index.partitions().len() as i64);
-        if let Err(e) = wal::truncate_before(&self.wal_dir, self.indexed.load(Ordering::Acquire)) {
+        if let Err(e) = wal::truncate_before(&self.wal_dir, self.index.indexed()) {
             tracing::warn!(error = %e, "cannot remove indexed wal segments");
         }
     }

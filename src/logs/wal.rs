@@ -75,6 +75,8 @@ pub struct Durable<T> {
     pub item: T,
     /// The position just past the batch's last record.
     pub end: u64,
+    /// The batch's encoded bytes.
+    pub len: u64,
 }
 
 struct Queue<T> {
@@ -124,11 +126,6 @@ impl<T: Send + 'static> Wal<T> {
             q = self.done.wait(q).expect("wal lock poisoned");
         }
         Ok(())
-    }
-
-    /// Bytes queued but not yet written.
-    pub fn queued(&self) -> usize {
-        self.queue.lock().expect("wal lock poisoned").bytes.len()
     }
 
     /// Stops taking batches; the writer writes what is queued and ends.
@@ -246,7 +243,7 @@ pub fn spawn<T: Send + 'static>(
                         shared.done.notify_all();
                         for (item, len) in items.drain(..) {
                             at += len as u64;
-                            consume(Durable { item, end: at });
+                            consume(Durable { item, end: at, len: len as u64 });
                         }
                     }
                     Err(e) => {

@@ -23,10 +23,7 @@
 use std::borrow::Cow;
 
 use super::jsnum;
-
-/// Longest excerpt of a bad input kept in an error (CONTRACT.md: offending
-/// bytes are cut to 200).
-const QUOTE_LIMIT: usize = 200;
+use crate::telemetry::logging::excerpt;
 
 /// Why a line, or one value of a line, was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -132,7 +129,7 @@ pub struct ServiceCheck {
 /// Decodes one line (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, WireError> {
     let Ok(line) = std::str::from_utf8(line) else {
-        return Err(WireError::NotUtf8 { line: quote(&String::from_utf8_lossy(line)) });
+        return Err(WireError::NotUtf8 { line: excerpt(line) });
     };
     parse_text(line)
 }
@@ -287,7 +284,7 @@ impl<'a> Metric<'a> {
             // DogStatsD packing: the type and fields of the next typed group.
             None => match after.and_then(|a| a.split(':').find_map(|g| g.split_once('|').map(|(_, f)| f))) {
                 Some(fields) => (group, fields),
-                None => return Err(WireError::NoType { line: quote(self.line) }),
+                None => return Err(WireError::NoType { line: excerpt(self.line.as_bytes()) }),
             },
         };
         let (raw_type, more) = split_at_byte(fields, b'|').map_or((fields, None), |(t, m)| (t, Some(m)));
@@ -296,9 +293,10 @@ impl<'a> Metric<'a> {
         let trailing = if self.trailing.is_empty() { None } else { Some(self.trailing.split('|')) };
         for field in extra.chain(trailing.into_iter().flatten()) {
             if let Some(number) = field.strip_prefix('@') {
-                rate = parse_rate(number).ok_or_else(|| WireError::Rate { rate: quote(field), line: quote(self.line) })?;
+                rate = parse_rate(number)
+                    .ok_or_else(|| WireError::Rate { rate: excerpt(field.as_bytes()), line: excerpt(self.line.as_bytes()) })?;
             } else if field.is_empty() || jsnum::is_number(field) {
-                return Err(WireError::Field { field: quote(field), line: quote(self.line) });
+                return Err(WireError::Field { field: excerpt(field.as_bytes()), line: excerpt(self.line.as_bytes()) });
             }
             // `T<ts>`, `c:`, `e:`, `card:` and unknown fields: ignored.
         }
@@ -312,7 +310,7 @@ impl<'a> Metric<'a> {
             _ => numeric,
         };
         if !valid {
-            return Err(WireError::Value { value: quote(value), line: quote(self.line) });
+            return Err(WireError::Value { value: excerpt(value.as_bytes()), line: excerpt(self.line.as_bytes()) });
         }
         let kind = match raw_type.trim() {
             "ms" => Kind::Timer(number),
@@ -360,7 +358,7 @@ fn parse_rate(text: &str) -> Option<f64> {
 /// `_e{title_len,text_len}:title|text|d:ts|h:host|k:key|p:priority|s:source|t:alert|#tags`,
 /// lengths in UTF-8 bytes of the escaped text.
 fn parse_event(line: &str) -> Result<Event, WireError> {
-    let bad = |reason| WireError::Event { reason, line: quote(line) };
+    let bad = |reason| WireError::Event { reason, line: excerpt(line.as_bytes()) };
     let (header, body) = line.split_once(':').ok_or(bad("no `:` after the header"))?;
     if header.len() < 7 {
         return Err(bad("the header is shorter than _e{N,N}"));
@@ -426,7 +424,7 @@ fn parse_event(line: &str) -> Result<Event, WireError> {
 /// `_sc|name|status|d:ts|h:host|#tags|m:message`; `m:` runs to the end of the
 /// line, with `\n` and `m\:` unescaped.
 fn parse_service_check(line: &str, rest: &str) -> Result<ServiceCheck, WireError> {
-    let bad = |reason| WireError::ServiceCheck { reason, line: quote(line) };
+    let bad = |reason| WireError::ServiceCheck { reason, line: excerpt(line.as_bytes()) };
     let (name, rest) = rest.split_once('|').ok_or(bad("no status"))?;
     if name.is_empty() {
         return Err(bad("the name is empty"));
@@ -459,17 +457,6 @@ fn parse_service_check(line: &str, rest: &str) -> Result<ServiceCheck, WireError
         fields = next;
     }
     Ok(check)
-}
-
-fn quote(s: &str) -> String {
-    if s.len() <= QUOTE_LIMIT {
-        return s.to_string();
-    }
-    let mut end = QUOTE_LIMIT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 #[cfg(test)]

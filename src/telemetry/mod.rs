@@ -6,6 +6,7 @@ pub mod events;
 pub mod logging;
 pub mod memory;
 pub mod registry;
+pub mod scrape;
 pub mod udp;
 
 use serde::Deserialize;

@@ -16,9 +16,8 @@
 
 use serde_json::{Map, Value};
 
-/// Longest excerpt of a bad input kept in an error (STYLE.md: offending bytes
-/// are cut to about 200), so a 10 MB line does not come back in a 400.
-const QUOTE_LIMIT: usize = 200;
+use crate::splitmix::SplitMix;
+use crate::telemetry::logging::excerpt;
 
 /// A bulk action, the key of its action line and of its response item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +130,7 @@ struct Meta {
 
 /// Reads `{"<op>":{"_index":..,"_id":..,...}}`.
 fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
-    let malformed = |reason: String| BulkError::Malformed { line, text: quote(text), reason };
+    let malformed = |reason: String| BulkError::Malformed { line, text: excerpt(text), reason };
     let object: Map<String, Value> =
         serde_json::from_slice(text).map_err(|e| malformed(format!("expected a JSON object like {{\"index\":{{}}}}: {e}")))?;
     let mut entries = object.into_iter();
@@ -141,7 +140,7 @@ fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
         (Some(_), Some(_)) => return Err(malformed("expected exactly one action but found several keys".into())),
     };
     let Some(op) = Op::from_name(&name) else {
-        return Err(BulkError::UnknownAction { line, action: quote(name.as_bytes()) });
+        return Err(BulkError::UnknownAction { line, action: excerpt(name.as_bytes()) });
     };
     let Value::Object(metadata) = metadata else {
         return Err(malformed(format!("expected an object of metadata after [{name}]")));
@@ -158,7 +157,7 @@ fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
 
 /// A source line as a JSON object, or why it is not one.
 fn source_object(line: usize, text: &[u8]) -> Result<Map<String, Value>, String> {
-    serde_json::from_slice(text).map_err(|e| format!("failed to parse source line [{line}] {:?}: {e}", quote(text)))
+    serde_json::from_slice(text).map_err(|e| format!("failed to parse source line [{line}] {:?}: {e}", excerpt(text)))
 }
 
 /// The outcome of one item, decided by the caller.
@@ -262,7 +261,7 @@ pub fn new_id(now_ms: i64, seq: u64, seed: u64) -> String {
     let seq_bytes = seq.to_be_bytes();
     // The sequence's bits above the 3 bytes kept go into the random part, so
     // ids stay distinct when it wraps within one millisecond.
-    let noise = splitmix64(seed ^ splitmix64(seq >> 24)).to_be_bytes();
+    let noise = SplitMix(seed ^ SplitMix(seq >> 24).next()).next().to_be_bytes();
     let mut raw = [0u8; 15];
     raw[..6].copy_from_slice(&ms[2..]);
     raw[6..9].copy_from_slice(&seq_bytes[5..]);
@@ -277,43 +276,9 @@ pub fn new_id(now_ms: i64, seq: u64, seed: u64) -> String {
     id
 }
 
-/// One step of SplitMix64: a cheap, well-mixed 64-bit bijection.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Appends `s` as a JSON string literal.
 fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Bad input for an error message: lossy UTF-8, cut to [`QUOTE_LIMIT`] bytes
-/// on a character boundary.
-fn quote(bytes: &[u8]) -> String {
-    let s = String::from_utf8_lossy(bytes);
-    if s.len() <= QUOTE_LIMIT {
-        return s.into_owned();
-    }
-    let mut end = QUOTE_LIMIT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    out.push_str(&serde_json::to_string(s).expect("a string serializes"));
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use foldhash::{HashMap, HashMapExt};
 use serde_json::Value;
 
 use crate::logs::event::{Fields, Parsed};
+use crate::telemetry::logging::excerpt;
 
 /// The first two bytes of a chunk (compat-spec 6.6).
 const CHUNK_MAGIC: [u8; 2] = [0x1e, 0x0f];
@@ -28,10 +29,6 @@ const CHUNK_HEADER: usize = 12;
 /// The most chunks a message may have: GELF 1.1 caps the sequence count at 128
 /// (Graylog rejects more), so a sender cannot make us hold 255 parts.
 const MAX_CHUNKS: u8 = 128;
-
-/// Longest excerpt of a bad input kept in an error (CONTRACT.md: offending
-/// bytes are cut to 200).
-const QUOTE_LIMIT: usize = 200;
 
 /// The first epoch second we refuse, 10000-01-01: events are stored with a
 /// four-digit year, and anything past it is a sender bug, not a date.
@@ -80,7 +77,7 @@ pub fn decompress(payload: &[u8], max: usize) -> Result<Cow<'_, [u8]>, GelfError
             None => Err(GelfError::Empty),
             Some(b'{') if payload.len() > max => Err(GelfError::TooLarge { max }),
             Some(b'{') => Ok(Cow::Borrowed(payload)),
-            Some(_) => Err(GelfError::UnknownMagic { magic: payload.iter().take(2).copied().collect(), payload: quote(payload) }),
+            Some(_) => Err(GelfError::UnknownMagic { magic: payload.iter().take(2).copied().collect(), payload: excerpt(payload) }),
         },
     }
 }
@@ -117,14 +114,14 @@ fn is_json_space(b: u8) -> bool {
 ///
 /// More than `max_fields` fields is an error.
 pub fn to_fields(json: &[u8], now_ms: i64, max_fields: usize) -> Result<Parsed, GelfError> {
-    let doc: Value = serde_json::from_slice(json).map_err(|e| GelfError::Json { reason: e.to_string(), payload: quote(json) })?;
+    let doc: Value = serde_json::from_slice(json).map_err(|e| GelfError::Json { reason: e.to_string(), payload: excerpt(json) })?;
     let Value::Object(mut doc) = doc else {
-        return Err(GelfError::NotAnObject { payload: quote(json) });
+        return Err(GelfError::NotAnObject { payload: excerpt(json) });
     };
     let mut fields = Fields::new();
     let put = |fields: &mut Fields, name: String, value: Value| {
         if fields.len() >= max_fields && !fields.contains_key(&name) {
-            return Err(GelfError::TooManyFields { max: max_fields, payload: quote(json) });
+            return Err(GelfError::TooManyFields { max: max_fields, payload: excerpt(json) });
         }
         fields.insert(name, value);
         Ok(())
@@ -132,15 +129,15 @@ pub fn to_fields(json: &[u8], now_ms: i64, max_fields: usize) -> Result<Parsed, 
 
     match doc.remove("short_message") {
         Some(Value::String(s)) if !s.is_empty() => put(&mut fields, "message".into(), Value::String(s))?,
-        _ => return Err(GelfError::MissingShortMessage { payload: quote(json) }),
+        _ => return Err(GelfError::MissingShortMessage { payload: excerpt(json) }),
     }
     match doc.remove("host") {
         Some(Value::String(s)) if !s.is_empty() => put(&mut fields, "host".into(), Value::String(s))?,
-        _ => return Err(GelfError::MissingHost { payload: quote(json) }),
+        _ => return Err(GelfError::MissingHost { payload: excerpt(json) }),
     }
     let ts_ms = match doc.remove("timestamp") {
         None | Some(Value::Null) => now_ms,
-        Some(ts) => timestamp_ms(&ts).ok_or_else(|| GelfError::BadTimestamp { timestamp: quote(ts.to_string().as_bytes()) })?,
+        Some(ts) => timestamp_ms(&ts).ok_or_else(|| GelfError::BadTimestamp { timestamp: excerpt(ts.to_string().as_bytes()) })?,
     };
     let level = doc.remove("level").and_then(flat).unwrap_or_else(|| Value::from(DEFAULT_LEVEL));
     put(&mut fields, "level".into(), level)?;
@@ -267,7 +264,7 @@ impl Chunks {
         if !datagram.starts_with(&CHUNK_MAGIC) {
             return Ok(Some(datagram.to_vec()));
         }
-        let bad = |reason| Err(GelfError::BadChunk { reason, chunk: quote(datagram) });
+        let bad = |reason| Err(GelfError::BadChunk { reason, chunk: excerpt(datagram) });
         let Some((header, body)) = datagram.split_first_chunk::<CHUNK_HEADER>() else {
             return bad("shorter than the 12-byte chunk header");
         };
@@ -415,16 +412,6 @@ pub fn datagram(
     };
     let json = decompress(payload, max_message)?;
     to_fields(&json, now_ms, max_fields).map(Some)
-}
-
-/// Untrusted bytes for an error message: lossily decoded, cut to
-/// [`QUOTE_LIMIT`] bytes.
-fn quote(bytes: &[u8]) -> String {
-    let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(QUOTE_LIMIT)]).into_owned();
-    if bytes.len() > QUOTE_LIMIT {
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]
