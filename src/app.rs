@@ -42,7 +42,9 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     app.push("tsdb_flusher", stop, task, Duration::from_secs(4));
 
     start_carbon(&mut app, &config, &store, &registry).await?;
-    let logs = start_logs(&mut app, &config, &registry, &budget).await?;
+    // Set when the HTTP server stops: long-lived responses (live tails) end then.
+    let (http_stop, http_stopping) = watch::channel(false);
+    let logs = start_logs(&mut app, &config, &registry, &budget, http_stopping.clone()).await?;
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
 
@@ -56,13 +58,13 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
         && let Some(listener) = bind_tcp(&mut app, "elasticsearch", &config.logs.elasticsearch).await?
     {
         let router = http::elastic::router(state(Some(api.clone()), app.listeners.clone()), config.http.max_body.as_usize());
-        serve_http(&mut app, "elasticsearch", listener, router);
+        serve_http(&mut app, "elasticsearch", listener, router, watch::channel(false));
     }
 
     // HTTP starts last: everything it serves is up by then.
     if let Some(listener) = bind_tcp(&mut app, "http", &config.http.listen).await? {
         let state = state(logs.clone(), app.listeners.clone());
-        serve_http(&mut app, "http", listener, http::router(state.clone(), config.http.max_body.as_usize()));
+        serve_http(&mut app, "http", listener, http::router(state.clone(), config.http.max_body.as_usize()), (http_stop, http_stopping));
         state.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 
@@ -80,9 +82,14 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     Ok(())
 }
 
-/// Serves `router` on `listener` as the service `name`, until it is stopped.
-fn serve_http(app: &mut Services, name: &'static str, listener: tokio::net::TcpListener, router: http::Router) {
-    let (stop, mut stopped) = watch::channel(false);
+/// Serves `router` on `listener` as the service `name`, until `stop` is set.
+fn serve_http(
+    app: &mut Services,
+    name: &'static str,
+    listener: tokio::net::TcpListener,
+    router: http::Router,
+    (stop, mut stopped): (watch::Sender<bool>, watch::Receiver<bool>),
+) {
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -231,7 +238,13 @@ async fn start_statsd(
 
 /// The log store, then its inputs (so they stop first and everything they
 /// took is committed). Returns the HTTP side's handle.
-async fn start_logs(app: &mut Services, config: &Config, registry: &Registry, budget: &Budget) -> Result<Option<http::logs::LogsApi>> {
+async fn start_logs(
+    app: &mut Services,
+    config: &Config,
+    registry: &Registry,
+    budget: &Budget,
+    http_stopping: watch::Receiver<bool>,
+) -> Result<Option<http::logs::LogsApi>> {
     let cfg = &config.logs;
     let heap = budget.share("logs_index_writer", 0.15) as usize;
     // Tantivy needs at least 15 MB of heap per indexing thread.
@@ -244,6 +257,7 @@ async fn start_logs(app: &mut Services, config: &Config, registry: &Registry, bu
         writer_heap: heap.max(threads * (16 << 20)),
         writer_threads: threads,
         max_backlog: cfg.max_backlog.bytes().min(budget.share("logs_backlog", 0.05)),
+        tail_buffer: cfg.tail_buffer as usize,
     };
     let opened = Instant::now();
     let registry_for_open = registry.clone();
@@ -306,7 +320,19 @@ async fn start_logs(app: &mut Services, config: &Config, registry: &Registry, bu
         tracing::info!(index = i, key = %source.key, "redis input started");
         app.push("redis", stop, task, Duration::from_secs(3));
     }
-    Ok(Some(http::logs::LogsApi { http: input("http"), elasticsearch: input("elasticsearch"), max_body: config.http.max_body.as_usize() }))
+    let limits = logs::search::Limits {
+        timeout: cfg.search_timeout.get(),
+        memory: cfg.search_memory.bytes().min(budget.share("logs_search", 0.10)),
+        buckets: 65_000,
+        window: cfg.search_window as usize,
+    };
+    Ok(Some(http::logs::LogsApi {
+        http: input("http"),
+        elasticsearch: input("elasticsearch"),
+        max_body: config.http.max_body.as_usize(),
+        limits,
+        stopping: http_stopping,
+    }))
 }
 
 /// An io task as a service task.

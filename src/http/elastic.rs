@@ -1,7 +1,7 @@
 //! The Elasticsearch-compatible API on `logs.elasticsearch` (compat-spec
 //! §6.8): what Filebeat, Logstash, Vector, Fluent Bit and the official clients
 //! call at start (`GET /`, `_license`, `_cluster/health`, template, ILM and
-//! pipeline probes) and `_bulk`. Every response carries
+//! pipeline probes) and `_bulk`; searches are `elastic_search.rs`. Every response carries
 //! `X-Elastic-Product: Elasticsearch` and a JSON content type, which clients
 //! from 7.14 on check. The bulk body's grammar is `logs::inputs::bulk`.
 
@@ -48,6 +48,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/_aliases", any(accept_empty))
         .route("/_nodes", any(accept_empty))
         .route("/_nodes/{*rest}", any(accept_empty))
+        .merge(super::elastic_search::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(product_headers))
@@ -62,7 +63,7 @@ async fn product_headers(request: Request, next: Next) -> Response {
     response
 }
 
-fn es_error(status: StatusCode, kind: &str, reason: &str) -> Response {
+pub(super) fn es_error(status: StatusCode, kind: &str, reason: &str) -> Response {
     let body = json!({
         "error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason},
         "status": status.as_u16(),

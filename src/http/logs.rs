@@ -1,16 +1,13 @@
-//! The log routes on `http.listen`: `POST /api/logs` (NDJSON or a JSON array,
-//! answered once durable) and `GET /api/logs/search`. Shared with the
+//! The log ingest route on `http.listen`: `POST /api/logs` (NDJSON or a JSON
+//! array, answered once durable); searches are `logsearch.rs`. Shared with the
 //! Elasticsearch API: request bodies decompressed per `Content-Encoding`.
 
 use std::io::Read;
-use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -28,6 +25,9 @@ pub struct LogsApi {
     /// The Elasticsearch API's `_bulk`.
     pub elasticsearch: Input,
     pub max_body: usize,
+    pub limits: crate::logs::search::Limits,
+    /// Set when the HTTP server stops: live tails end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub(super) fn api(state: &AppState) -> Result<&LogsApi, ApiError> {
@@ -95,41 +95,4 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     })
     .await
     .map_err(|e| ApiError::Internal(format!("log ingest panicked: {e}")))?
-}
-
-#[derive(Deserialize)]
-pub struct SearchParams {
-    #[serde(default)]
-    q: String,
-    from: Option<String>,
-    until: Option<String>,
-    limit: Option<usize>,
-}
-
-/// `GET /api/logs/search`: newest first.
-pub async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) -> Result<Json<Value>, ApiError> {
-    let api = api(&state)?.clone();
-    let now_s = now_ms() / 1000;
-    let time = |spec: &Option<String>, default: i64| -> Result<i64, ApiError> {
-        match spec.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => Ok(default),
-            Some(s) => crate::graphite::timespec::parse(s, now_s).map(|t| t * 1000).map_err(|e| ApiError::BadRequest(e.to_string())),
-        }
-    };
-    let from = time(&p.from, 0)?;
-    let until = time(&p.until, i64::MAX / 2)?;
-    let limit = p.limit.unwrap_or(100).min(10_000);
-    let index = Arc::clone(&api.http.logs.index);
-    let started = Instant::now();
-    let (total, hits) = tokio::task::spawn_blocking(move || index.search(&p.q, from, until.saturating_add(999), limit))
-        .await
-        .map_err(|e| ApiError::Internal(format!("log search panicked: {e}")))?
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let hits: Vec<Value> = hits.iter().filter_map(|h| serde_json::from_str(h).ok()).collect();
-    Ok(Json(json!({
-        "total": total,
-        "took_ms": started.elapsed().as_millis() as u64,
-        "hits": hits,
-        "cursor": Value::Null,
-    })))
 }

@@ -6,9 +6,11 @@
 mod admin;
 mod auth;
 pub mod elastic;
+mod elastic_search;
 pub mod error;
 mod graphite;
 pub mod logs;
+mod logsearch;
 mod status;
 mod tsdb;
 
@@ -131,7 +133,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::prometheus))
         .route("/api/config/log_level", get(admin::get_log_level))
-        .route("/api/logs/search", get(logs::search))
+        .route("/api/logs/search", get(logsearch::search))
+        .route("/api/logs/histogram", get(logsearch::histogram))
+        .route("/api/logs/fields", get(logsearch::fields))
+        .route("/api/logs/tail", get(logsearch::tail))
         .merge(graphite::routes());
     reads
         .merge(writes)

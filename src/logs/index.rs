@@ -19,14 +19,14 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
 use tantivy::schema::document::OwnedValue;
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, TokenizerManager};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
 use super::event::Event;
@@ -43,24 +43,36 @@ pub enum IndexError {
 
 /// The schema's fields.
 #[derive(Clone, Copy)]
-struct Fields {
-    ts: Field,
-    message: Field,
-    attrs: Field,
-    id: Field,
-    src: Field,
+pub(super) struct Fields {
+    pub ts: Field,
+    pub message: Field,
+    pub attrs: Field,
+    pub id: Field,
+    pub src: Field,
+    pub seq: Field,
 }
+
+/// Field names as aggregations and sorts see them: `ts`, `seq`, and
+/// `f.<path>` for the JSON attributes.
+pub(super) const TS: &str = "ts";
+pub(super) const SEQ: &str = "seq";
+pub(super) const ATTRS: &str = "f";
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let ts = b.add_i64_field("ts", NumericOptions::default().set_indexed().set_fast());
+    let ts = b.add_i64_field(TS, NumericOptions::default().set_indexed().set_fast());
     let text = TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqsAndPositions);
     let message = b.add_text_field("message", TextOptions::default().set_indexing_options(text));
     let keyword = TextFieldIndexing::default().set_tokenizer("keyword").set_index_option(IndexRecordOption::Basic);
-    let attrs = b.add_json_field("f", JsonObjectOptions::default().set_indexing_options(keyword));
+    // Columnar too, as written (up to 256 bytes, as Elasticsearch's dynamic
+    // keywords): ranges, `_exists_`, terms aggregations and field statistics.
+    let attrs_options = JsonObjectOptions::default().set_indexing_options(keyword).set_expand_dots_enabled().set_fast("exact");
+    let attrs = b.add_json_field(ATTRS, attrs_options);
     let id = b.add_text_field("_id", STRING);
     let src = b.add_text_field("_src", STORED);
-    (b.build(), Fields { ts, message, attrs, id, src })
+    // Arrival order within the partition: the stable tiebreak of equal times.
+    let seq = b.add_u64_field(SEQ, NumericOptions::default().set_fast());
+    (b.build(), Fields { ts, message, attrs, id, src, seq })
 }
 
 /// What a partition's last commit says about it.
@@ -84,6 +96,16 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Its creation time (the name's digits): orders partitions, and events
+    /// with equal times across them.
+    pub fn number(&self) -> u64 {
+        self.name[1..].parse().unwrap_or(0)
+    }
+
+    pub(super) fn searcher(&self) -> tantivy::Searcher {
+        self.reader.searcher()
+    }
+
     pub fn meta(&self) -> Meta {
         *self.meta.read().expect("partition lock poisoned")
     }
@@ -193,6 +215,7 @@ impl LogIndex {
         std::fs::create_dir_all(&path).map_err(|source| IndexError::Io { path: path.clone(), source })?;
         let mut index = Index::create_in_dir(&path, self.schema.clone())?;
         index.set_tokenizers(self.tokenizers.clone());
+        index.set_fast_field_tokenizers(self.tokenizers.clone());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let meta = Meta { wal, min_ts: i64::MAX, max_ts: i64::MIN, docs: 0 };
         let part = Arc::new(Partition { name, dir: path, index, reader, meta: RwLock::new(meta), bytes: Default::default() });
@@ -204,47 +227,15 @@ impl LogIndex {
         Ok(writer)
     }
 
-    /// Newest-first events matching `query` with `ts` in `[from_ms, until_ms]`,
-    /// over the partitions whose time range overlaps it: (total, events as JSON).
-    pub fn search(&self, query: &str, from_ms: i64, until_ms: i64, limit: usize) -> Result<(u64, Vec<String>), IndexError> {
-        let q = self.query(query, from_ms, until_ms)?;
-        let mut total = 0u64;
-        let mut hits: Vec<(i64, String)> = Vec::new();
-        for part in self.partitions() {
-            let meta = part.meta();
-            if meta.docs == 0 || meta.max_ts < from_ms || meta.min_ts > until_ms {
-                continue;
-            }
-            let searcher = part.reader.searcher();
-            let (count, top) =
-                searcher.search(&q, &(Count, TopDocs::with_limit(limit.max(1)).order_by_fast_field::<i64>("ts", Order::Desc)))?;
-            total += count as u64;
-            for (ts, addr) in top {
-                hits.push((ts.unwrap_or(0), self.source(&searcher, addr)?));
-            }
-        }
-        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
-        hits.truncate(limit);
-        Ok((total, hits.into_iter().map(|(_, s)| s).collect()))
+    pub(super) fn fields(&self) -> &Fields {
+        &self.fields
     }
 
-    fn query(&self, text: &str, from_ms: i64, until_ms: i64) -> Result<Box<dyn Query>, IndexError> {
-        let range: Box<dyn Query> = Box::new(RangeQuery::new(
-            std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, from_ms)),
-            std::ops::Bound::Included(Term::from_field_i64(self.fields.ts, until_ms)),
-        ));
-        let text = text.trim();
-        if text.is_empty() || text == "*" {
-            return Ok(range);
-        }
-        let mut parser =
-            tantivy::query::QueryParser::new(self.schema.clone(), vec![self.fields.message, self.fields.attrs], self.tokenizers.clone());
-        parser.set_conjunction_by_default();
-        let parsed = parser.parse_query(text).map_err(|e| IndexError::Query(format!("cannot parse {text:?}: {e}")))?;
-        Ok(Box::new(BooleanQuery::new(vec![(Occur::Must, range), (Occur::Must, parsed)])))
+    pub(super) fn tokenizer_manager(&self) -> TokenizerManager {
+        self.tokenizers.clone()
     }
 
-    fn source(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String, IndexError> {
+    pub(super) fn source(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Result<String, IndexError> {
         let doc: TantivyDocument = searcher.doc(addr)?;
         Ok(doc.get_first(self.fields.src).and_then(|v| tantivy::schema::Value::as_str(&v)).unwrap_or("{}").to_owned())
     }
@@ -293,6 +284,7 @@ impl LogIndex {
 fn open_partition(path: &Path, name: String, tokenizers: &TokenizerManager) -> Result<Partition, IndexError> {
     let mut index = Index::open_in_dir(path)?;
     index.set_tokenizers(tokenizers.clone());
+    index.set_fast_field_tokenizers(tokenizers.clone());
     let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
     let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok()).unwrap_or_default();
     let part = Partition { name, dir: path.to_owned(), index, reader, meta: RwLock::new(meta), bytes: Default::default() };
@@ -300,11 +292,13 @@ fn open_partition(path: &Path, name: String, tokenizers: &TokenizerManager) -> R
     Ok(part)
 }
 
-/// Tantivy's default tokenizers plus `keyword`: the whole value, lowercased.
-fn tokenizers() -> TokenizerManager {
+/// Tantivy's default tokenizers plus `keyword` (the whole value, lowercased)
+/// and `exact` (the whole value as written); both drop values over 256 bytes.
+pub(super) fn tokenizers() -> TokenizerManager {
     let manager = TokenizerManager::default();
     let keyword = TextAnalyzer::builder(RawTokenizer::default()).filter(RemoveLongFilter::limit(256)).filter(LowerCaser).build();
     manager.register("keyword", keyword);
+    manager.register("exact", TextAnalyzer::builder(RawTokenizer::default()).filter(RemoveLongFilter::limit(256)).build());
     manager
 }
 
@@ -339,6 +333,7 @@ impl Writer {
         }
         doc.add_field_value(f.attrs, &OwnedValue::Object(attrs));
         doc.add_text(f.src, json);
+        doc.add_u64(f.seq, self.pending.docs);
         self.writer.add_document(doc)?;
         let p = &mut self.pending;
         p.min_ts = p.min_ts.min(ts_ms);

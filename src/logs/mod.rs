@@ -1,12 +1,17 @@
 //! Log ingest, index and search. This module owns the `[logs]` config section;
 //! the event model, the inputs, the Tantivy index and retention live beside it.
 
+pub mod aggs;
 pub mod bench;
+pub mod esdsl;
 pub mod event;
 pub mod index;
 pub mod inputs;
 pub mod listener;
+pub mod matcher;
 pub mod pipeline;
+pub mod query;
+pub mod search;
 pub mod time;
 pub mod wal;
 
@@ -31,6 +36,14 @@ pub struct Config {
     pub max_fields: u64,
     /// Most bytes durable in the WAL but not yet indexed; past it inputs are pushed back.
     pub max_backlog: Size,
+    /// A search or aggregation stops collecting after this and says it timed out.
+    pub search_timeout: Span,
+    /// Memory one aggregation may hold.
+    pub search_memory: Size,
+    /// Most events one page may reach into (offset + limit, `from` + `size`).
+    pub search_window: u64,
+    /// Events a live tail reader may fall behind before it skips ahead.
+    pub tail_buffer: u64,
     /// Empty unless configured: there is no Redis to pull from by default.
     #[serde(default)]
     pub redis: Vec<RedisInput>,
@@ -62,6 +75,19 @@ impl Config {
         }
         if self.max_backlog.bytes() < 1024 {
             problems.push(Problem::new("logs.max_backlog", format!("{} is too small: at least 1KiB", self.max_backlog)));
+        }
+        let timeout = self.search_timeout.get().as_millis();
+        if !(100..=600_000).contains(&timeout) {
+            problems.push(Problem::new("logs.search_timeout", format!("{} is outside 100ms..10m", self.search_timeout)));
+        }
+        if self.search_memory.bytes() < 1 << 20 {
+            problems.push(Problem::new("logs.search_memory", format!("{} is too small: at least 1MiB", self.search_memory)));
+        }
+        if !(1..=1_000_000).contains(&self.search_window) {
+            problems.push(Problem::new("logs.search_window", "must be 1..=1000000"));
+        }
+        if !(1..=1_000_000).contains(&self.tail_buffer) {
+            problems.push(Problem::new("logs.tail_buffer", "must be 1..=1000000"));
         }
         if self.max_fields == 0 {
             problems.push(Problem::new("logs.max_fields", "must be at least 1"));

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
 use thiserror::Error;
+use tokio::sync::broadcast;
 
 use super::event::Event;
 use super::index::{IndexError, LogIndex, Writer};
@@ -55,6 +56,8 @@ pub struct Settings {
     pub writer_threads: usize,
     /// Most bytes accepted but not yet indexed.
     pub max_backlog: u64,
+    /// Events a live tail reader may fall behind before it skips ahead.
+    pub tail_buffer: usize,
 }
 
 /// Events with an Elasticsearch id accepted since the last commit, by id:
@@ -75,6 +78,8 @@ pub struct Logs {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     events: Counter,
     wal_bytes: Counter,
+    /// Every event as it is indexed, for live tails; never waits for them.
+    tail: broadcast::Sender<Arc<str>>,
 }
 
 /// Counters and gauges of the log store.
@@ -90,6 +95,12 @@ struct Metrics {
 impl Logs {
     /// Opens the WAL and the index, replays what the index lacks, and starts
     /// the WAL writer and the indexer.
+    /// Events from now on, as they are indexed (their stored JSON). A reader
+    /// more than `tail_buffer` behind gets `Lagged` and goes on from there.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.tail.subscribe()
+    }
+
     pub fn open(settings: Settings, registry: &Registry) -> Result<Arc<Logs>, OpenError> {
         let now = now_ms();
         let (index, mut writer) = LogIndex::open(&settings.dir.join("index"), settings.writer_heap, settings.writer_threads, now)?;
@@ -119,6 +130,7 @@ impl Logs {
         };
         let backlog = Arc::new(AtomicU64::new(0));
         let recent = Arc::new(Recent::default());
+        let (tail, _) = broadcast::channel(settings.tail_buffer.max(1));
         // Batches in flight between the WAL writer and the indexer; bytes are
         // bounded by max_backlog, this only bounds the count.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Durable<Vec<Op>>>(1024);
@@ -135,8 +147,9 @@ impl Logs {
             threads: Mutex::new(vec![wal_thread]),
             events: registry.counter("instantops_logs_accepted_total", "Log events made durable in the WAL.", &[]),
             wal_bytes: registry.counter("instantops_logs_wal_bytes_total", "Bytes appended to the log WAL.", &[]),
+            tail: tail.clone(),
         });
-        let indexer = Indexer { index, writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, uncommitted: 0 };
+        let indexer = Indexer { index, writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, tail, uncommitted: 0 };
         let thread = std::thread::Builder::new()
             .name("logs-indexer".into())
             .spawn(move || indexer.run())
@@ -287,6 +300,7 @@ struct Indexer {
     metrics: Metrics,
     wal_dir: PathBuf,
     recent: Arc<Recent>,
+    tail: broadcast::Sender<Arc<str>>,
     /// Events applied since the last commit.
     uncommitted: u64,
 }
@@ -333,8 +347,15 @@ impl Indexer {
 
     fn apply(&mut self, batch: Durable<Vec<Op>>, applied: &mut u64) {
         let Some(writer) = self.writer.as_mut() else { return };
+        let tailed = self.tail.receiver_count() > 0;
         for op in batch.item {
-            self.uncommitted += u64::from(matches!(op, Op::Add { .. }));
+            if let Op::Add { json, .. } = &op {
+                self.uncommitted += 1;
+                if tailed {
+                    // Fails only when every reader has gone.
+                    let _ = self.tail.send(json.clone());
+                }
+            }
             if let Err(e) = apply(writer, op) {
                 tracing::error!(error = %e, "indexing a log event failed; it stays in the wal and is retried after a restart");
             }
@@ -420,6 +441,7 @@ mod tests {
             writer_heap: 16 << 20,
             writer_threads: 1,
             max_backlog,
+            tail_buffer: 16,
         };
         Logs::open(settings, &Registry::new()).unwrap()
     }

@@ -89,6 +89,94 @@ pub fn parse_prefix(s: &str) -> Option<(i64, usize)> {
     Some((day * DAY_MS + clock_ms - zone_s * 1000, at))
 }
 
+/// Elasticsearch date math in epoch ms: an anchor (`now`, epoch ms, or an ISO
+/// 8601 time followed by `||`), then any of `+N<unit>`, `-N<unit>` and
+/// `/<unit>` (rounding) with units `y M w d h H m s`. A bare ISO time needs no
+/// `||`. Rounding goes down, or, for the upper end of a range (`round_up`), to
+/// the last millisecond of the unit, as Elasticsearch does.
+pub fn parse_date_math(text: &str, now_ms: i64, round_up: bool) -> Option<i64> {
+    let text = text.trim();
+    let (mut t, mut rest) = if let Some(rest) = text.strip_prefix("now") {
+        (now_ms, rest)
+    } else if let Some((anchor, rest)) = text.split_once("||") {
+        (parse_anchor(anchor)?, rest)
+    } else {
+        return parse_anchor(text);
+    };
+    while !rest.is_empty() {
+        let op = rest.as_bytes()[0];
+        rest = &rest[1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: i64 = if digits == 0 { 1 } else { rest[..digits].parse().ok()? };
+        let unit = *rest.as_bytes().get(digits)?;
+        rest = &rest[digits + 1..];
+        t = match op {
+            b'+' => add_units(t, n, unit)?,
+            b'-' => add_units(t, -n, unit)?,
+            b'/' if digits == 0 => {
+                let down = floor_unit(t, unit)?;
+                if round_up { add_units(down, 1, unit)? - 1 } else { down }
+            }
+            _ => return None,
+        };
+    }
+    Some(t)
+}
+
+/// Epoch ms digits, or an ISO 8601 time.
+fn parse_anchor(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == b'-')) {
+        return s.parse().ok();
+    }
+    parse_rfc3339(s)
+}
+
+fn add_units(t: i64, n: i64, unit: u8) -> Option<i64> {
+    let fixed = |ms: i64| n.checked_mul(ms).and_then(|d| t.checked_add(d));
+    match unit {
+        b's' => fixed(1000),
+        b'm' => fixed(60_000),
+        b'h' | b'H' => fixed(3_600_000),
+        b'd' => fixed(DAY_MS),
+        b'w' => fixed(7 * DAY_MS),
+        b'M' => add_months(t, n),
+        b'y' => add_months(t, n.checked_mul(12)?),
+        _ => None,
+    }
+}
+
+fn add_months(t: i64, n: i64) -> Option<i64> {
+    let (y, m, d) = civil_from_days(t.div_euclid(DAY_MS));
+    let months = y.checked_mul(12)? + (m - 1) + n;
+    let (y, m) = (months.div_euclid(12), months.rem_euclid(12) + 1);
+    // The 31st plus a month is the last day of a shorter month.
+    let day = (0..4).find_map(|back| civil_day(y, m, d - back))?;
+    Some(day * DAY_MS + t.rem_euclid(DAY_MS))
+}
+
+fn floor_unit(t: i64, unit: u8) -> Option<i64> {
+    let floor = |ms: i64| t.div_euclid(ms) * ms;
+    let days = t.div_euclid(DAY_MS);
+    match unit {
+        b's' => Some(floor(1000)),
+        b'm' => Some(floor(60_000)),
+        b'h' | b'H' => Some(floor(3_600_000)),
+        b'd' => Some(floor(DAY_MS)),
+        // Weeks start on Monday; 1970-01-01 was a Thursday.
+        b'w' => Some((days - (days + 3).rem_euclid(7)) * DAY_MS),
+        b'M' => {
+            let (y, m, _) = civil_from_days(days);
+            Some(civil_day(y, m, 1)? * DAY_MS)
+        }
+        b'y' => {
+            let (y, _, _) = civil_from_days(days);
+            Some(civil_day(y, 1, 1)? * DAY_MS)
+        }
+        _ => None,
+    }
+}
+
 /// The wall clock in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -125,6 +213,28 @@ mod tests {
     fn round_trips() {
         for ms in [0, 1, 999, 1_704_067_200_123, 4_102_444_799_999, -86_400_001] {
             assert_eq!(parse_rfc3339(&format_ms(ms)), Some(ms));
+        }
+    }
+    #[test]
+    fn date_math() {
+        // 2024-05-15T13:45:30.250Z, a Wednesday.
+        let now = 1_715_780_730_250;
+        let day = 1_715_731_200_000;
+        let m = |s: &str| parse_date_math(s, now, false);
+        assert_eq!(m("now"), Some(now));
+        assert_eq!(m("now-15m"), Some(now - 900_000));
+        assert_eq!(m("now+1h"), Some(now + 3_600_000));
+        assert_eq!(m("now/d"), Some(day));
+        assert_eq!(parse_date_math("now/d", now, true), Some(day + 86_400_000 - 1));
+        assert_eq!(m("now-1d/d"), Some(day - 86_400_000));
+        assert_eq!(m("now/w"), Some(day - 2 * 86_400_000));
+        assert_eq!(m("now/M"), Some(1_714_521_600_000));
+        assert_eq!(m("now/y"), Some(1_704_067_200_000));
+        assert_eq!(m("2024-01-31||+1M"), Some(parse_rfc3339("2024-02-29").unwrap()));
+        assert_eq!(m("1704067200000"), Some(1_704_067_200_000));
+        assert_eq!(m("2024-01-01T00:00:00Z"), Some(1_704_067_200_000));
+        for bad in ["now-", "now-5x", "yesterday", "now/5d", ""] {
+            assert_eq!(m(bad), None, "{bad}");
         }
     }
 }

@@ -19,7 +19,7 @@ fn start() -> Appliance {
     Appliance::start_with(logs_options())
 }
 
-fn logs_options() -> Options {
+pub(crate) fn logs_options() -> Options {
     Options::default().config("[logs]\ncommit_interval = \"200ms\"\nretention = \"36500d\"\n")
 }
 
@@ -31,7 +31,7 @@ fn search(app: &Appliance, q: &str) -> (u64, Vec<Value>) {
     (v["total"].as_u64().expect("total"), v["hits"].as_array().cloned().unwrap_or_default())
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"._-*".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
@@ -47,7 +47,7 @@ fn wait_total(app: &Appliance, q: &str, n: u64) -> Vec<Value> {
     })
 }
 
-fn fail2ban_logs() -> PathBuf {
+pub(crate) fn fail2ban_logs() -> PathBuf {
     let dir = std::env::var_os("IOPS_FAIL2BAN_LOGS").map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
         home.join(".cache/instantops-target/fail2ban/logs")
@@ -57,7 +57,7 @@ fn fail2ban_logs() -> PathBuf {
 }
 
 /// The lines logger(1) sends of `file`: non-empty after its own trimming.
-fn sendable_lines(file: &std::path::Path) -> Vec<String> {
+pub(crate) fn sendable_lines(file: &std::path::Path) -> Vec<String> {
     let text = String::from_utf8_lossy(&std::fs::read(file).expect("read log file")).into_owned();
     text.lines().map(|l| l.trim_end_matches(['\r', ' ', '\t']).to_string()).filter(|l| !l.trim().is_empty()).collect()
 }
@@ -225,7 +225,7 @@ r.rpush('logstash', *[json.dumps({'message': 'queued %d' % i, 'app': 'billing'})
 }
 
 /// Runs `script` with the Python client venv plus one Elasticsearch client major on the path.
-fn python_with(path: &str, script: &str, args: &[&str]) -> String {
+pub(crate) fn python_with(path: &str, script: &str, args: &[&str]) -> String {
     let out = Command::new(client_python())
         .env("PYTHONPATH", path)
         .arg("-c")
@@ -238,7 +238,7 @@ fn python_with(path: &str, script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn es_client_path(major: u32) -> String {
+pub(crate) fn es_client_path(major: u32) -> String {
     let venv = std::env::var_os("IOPS_ES_CLIENTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| client_python().parent().unwrap().parent().unwrap().to_path_buf());

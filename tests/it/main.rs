@@ -7,6 +7,7 @@ mod grafana_requests;
 mod graphite_api;
 mod graphite_web;
 mod harness;
+mod log_search;
 mod logs;
 mod python_repr;
 mod render_diff;
