@@ -127,6 +127,20 @@ enum Bench {
         #[arg(long, num_args = 2, value_names = ["URL", "METRIC"])]
         wait_metric: Option<Vec<String>>,
     },
+    /// Log query latency over a large index, beside bare Tantivy on the same
+    /// events: term and phrase queries over 1 h, and 24 h histograms.
+    Logsearch {
+        /// Where the two indexes are built (kept, and reused by later runs
+        /// with the same --events).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Events to index, spread over 30 hours (10M is about 3 GB of JSON).
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Query runs per shape.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,6 +196,20 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("error: bench statsd: {e}");
                     ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench(Bench::Logsearch { dir, events, queries }) => {
+            match instantops::logs::searchbench::run(&instantops::logs::searchbench::Plan { dir, events, queries }) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: bench logsearch: {e}");
+                    ExitCode::FAILURE
                 }
             }
         }

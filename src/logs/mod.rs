@@ -12,6 +12,7 @@ pub mod matcher;
 pub mod pipeline;
 pub mod query;
 pub mod search;
+pub mod searchbench;
 pub mod time;
 pub mod wal;
 

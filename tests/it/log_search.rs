@@ -444,6 +444,42 @@ fn a_live_tail_sees_matching_events_within_the_commit_interval() {
     // A bad tail query is refused up front.
     let reply = app.get(&format!("/api/logs/tail?q={}", urlencode("level:(")));
     assert_eq!(reply.status, 400);
+    // An open tail does not hold up an orderly stop: the stream ends, and
+    // the HTTP server stops inside its own deadline.
+    let mut app = app;
+    let status = app.terminate(Duration::from_secs(10)).expect("stopped within 10 s");
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+    let stderr = app.stderr();
+    assert!(!stderr.contains("did not stop in time"), "{stderr}");
+}
+
+#[test]
+fn a_tail_that_never_reads_does_not_hold_back_ingest() {
+    let config = "[logs]\ncommit_interval = \"200ms\"\nretention = \"36500d\"\ntail_buffer = 16\n";
+    let app = Appliance::start_with(crate::harness::Options::default().config(config));
+    let mut stream = std::net::TcpStream::connect(app.addr("http")).expect("connect");
+    write!(stream, "GET /api/logs/tail?q=* HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    // Never read while 20k events (a few MB of SSE) go in, past the socket buffers.
+    let events = generated(20_000, 5, (now() - 60) * 1000);
+    for chunk in events.chunks(5000) {
+        let body: String = chunk.iter().map(|e| format!("{e}\n")).collect();
+        let reply = app.request("POST", "/api/logs", &[], Some(body.as_bytes()));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    eventually(Duration::from_secs(30), "all 20k events searchable with a stalled tail open", || {
+        let v = app.get("/api/logs/search?q=*&from=0&until=now%2B1d&limit=1").json();
+        (v["total"].as_u64() == Some(20_000)).then_some(())
+    });
+    // Reading now: the reader is told it skipped events.
+    stream.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    eventually(Duration::from_secs(20), "an `event: dropped` notice", || {
+        line.clear();
+        reader.read_line(&mut line).ok().filter(|_| line.starts_with("event: dropped"))
+    });
 }
 
 #[test]
