@@ -50,6 +50,31 @@ fn params(raw: Option<String>) -> Map<String, Value> {
     form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect()
 }
 
+/// The log store, or the Elasticsearch-shaped error when it is not running.
+fn logs_api(state: &AppState) -> Result<LogsApi, Box<Response>> {
+    api(state).cloned().map_err(|e| Box::new(es_error(e.status(), "illegal_state_exception", &e.to_string())))
+}
+
+/// Runs `work` on a blocking thread and answers with its JSON or its error.
+async fn answer(work: impl FnOnce() -> Result<Value, SearchError> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(v)) => v.to_string().into_response(),
+        Ok(Err(e)) => error_response(e),
+        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("search panicked: {e}")),
+    }
+}
+
+/// The query of a request: the `q` parameter, else the body's `query`, else
+/// everything; narrowed to the index expression of the path.
+fn user_query(params: &Map<String, Value>, body: &Value, index: Option<&str>) -> Result<Query, SearchError> {
+    let query = match (params.get("q").and_then(Value::as_str), body.get("query")) {
+        (Some(q), _) => lucene::parse(q, Operator::Or).map_err(|e| SearchError::Bad(format!("Failed to parse query [{q}]: {e}")))?,
+        (None, Some(dsl)) => esdsl::query(dsl)?,
+        (None, None) => Query::All,
+    };
+    Ok(esdsl::and(query, index.and_then(esdsl::indices)))
+}
+
 fn body_json(headers: &HeaderMap, body: Bytes, api: &LogsApi) -> Result<Value, Box<Response>> {
     let body = decoded_body(headers, body, api.max_body).map_err(|e| Box::new(es_error(e.status(), "parse_exception", &e.to_string())))?;
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -68,23 +93,13 @@ async fn search_index(state: State<AppState>, Path(index): Path<String>, q: RawQ
 }
 
 async fn search(State(state): State<AppState>, index: Option<String>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let api = match api(&state) {
-        Ok(a) => a.clone(),
-        Err(e) => return es_error(e.status(), "illegal_state_exception", &e.to_string()),
-    };
-    let body = match body_json(&headers, body, &api) {
-        Ok(b) => b,
+    let (api, body) = match logs_api(&state).and_then(|api| Ok((body_json(&headers, body, &api)?, api))) {
+        Ok((body, api)) => (api, body),
         Err(r) => return *r,
     };
     let params = params(q);
-    let limits = api.limits;
-    let index_log = api.http.logs.index.clone();
-    let outcome = tokio::task::spawn_blocking(move || run(&index_log, index.as_deref(), &body, &params, &limits)).await;
-    match outcome {
-        Ok(Ok(v)) => v.to_string().into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("search panicked: {e}")),
-    }
+    let (limits, log) = (api.limits, api.http.logs.index.clone());
+    answer(move || run(&log, index.as_deref(), &body, &params, &limits)).await
 }
 
 /// A parameter from the URL, or else the body.
@@ -111,12 +126,7 @@ fn run(
 ) -> Result<Value, SearchError> {
     let started = Instant::now();
     let now = now_ms();
-    let mut query = match (params.get("q").and_then(Value::as_str), body.get("query")) {
-        (Some(q), _) => lucene::parse(q, Operator::Or).map_err(|e| SearchError::Bad(format!("Failed to parse query [{q}]: {e}")))?,
-        (None, Some(dsl)) => esdsl::query(dsl)?,
-        (None, None) => Query::All,
-    };
-    query = esdsl::and(query, pattern.and_then(esdsl::indices));
+    let query = user_query(params, body, pattern)?;
     let size = number(param(params, body, "size"), "size", 10)? as usize;
     let from = number(param(params, body, "from"), "from", 0)? as usize;
     let order = sort_order(params, body)?;
@@ -279,9 +289,9 @@ async fn msearch_index(state: State<AppState>, Path(index): Path<String>, q: Raw
 /// `_msearch`: NDJSON header/body pairs, answered in order; a failed search
 /// is an error at its position, not a failed request.
 async fn msearch(State(state): State<AppState>, index: Option<String>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let api = match api(&state) {
-        Ok(a) => a.clone(),
-        Err(e) => return es_error(e.status(), "illegal_state_exception", &e.to_string()),
+    let api = match logs_api(&state) {
+        Ok(a) => a,
+        Err(r) => return *r,
     };
     let body = match decoded_body(&headers, body, api.max_body) {
         Ok(b) => b,
@@ -290,7 +300,7 @@ async fn msearch(State(state): State<AppState>, index: Option<String>, RawQuery(
     let url_params = params(q);
     let limits = api.limits;
     let index_log = api.http.logs.index.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<Value, SearchError> {
+    answer(move || {
         let started = Instant::now();
         let text = std::str::from_utf8(&body).map_err(|_| SearchError::Bad("the _msearch body is not UTF-8".into()))?;
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -331,12 +341,7 @@ async fn msearch(State(state): State<AppState>, index: Option<String>, RawQuery(
         }
         Ok(json!({"took": started.elapsed().as_millis() as u64, "responses": responses}))
     })
-    .await;
-    match outcome {
-        Ok(Ok(v)) => v.to_string().into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("msearch panicked: {e}")),
-    }
+    .await
 }
 
 async fn count_all(state: State<AppState>, q: RawQuery, headers: HeaderMap, body: Bytes) -> Response {
@@ -348,33 +353,18 @@ async fn count_index(state: State<AppState>, Path(index): Path<String>, q: RawQu
 }
 
 async fn count(State(state): State<AppState>, index: Option<String>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let api = match api(&state) {
-        Ok(a) => a.clone(),
-        Err(e) => return es_error(e.status(), "illegal_state_exception", &e.to_string()),
-    };
-    let body = match body_json(&headers, body, &api) {
-        Ok(b) => b,
+    let (api, body) = match logs_api(&state).and_then(|api| Ok((body_json(&headers, body, &api)?, api))) {
+        Ok((body, api)) => (api, body),
         Err(r) => return *r,
     };
     let params = params(q);
-    let limits = api.limits;
-    let index_log = api.http.logs.index.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<Value, SearchError> {
-        let mut query = match (params.get("q").and_then(Value::as_str), body.get("query")) {
-            (Some(q), _) => lucene::parse(q, Operator::Or).map_err(|e| SearchError::Bad(format!("Failed to parse query [{q}]: {e}")))?,
-            (None, Some(dsl)) => esdsl::query(dsl)?,
-            (None, None) => Query::All,
-        };
-        query = esdsl::and(query, index.as_deref().and_then(esdsl::indices));
-        let (n, _, _) = index_log.aggregate(&query, i64::MIN / 2, i64::MAX / 2, None, &limits, now_ms())?;
+    let (limits, log) = (api.limits, api.http.logs.index.clone());
+    answer(move || {
+        let query = user_query(&params, &body, index.as_deref())?;
+        let (n, _, _) = log.aggregate(&query, i64::MIN / 2, i64::MAX / 2, None, &limits, now_ms())?;
         Ok(json!({"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}}))
     })
-    .await;
-    match outcome {
-        Ok(Ok(v)) => v.to_string().into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("count panicked: {e}")),
-    }
+    .await
 }
 
 async fn mapping_all(state: State<AppState>) -> Response {
@@ -392,27 +382,16 @@ const MAPPING_SAMPLE: usize = 1000;
 /// keyword, `message` → text, numbers → long or double, booleans, and
 /// `@timestamp` → date), objects as nested `properties`.
 async fn mapping(State(state): State<AppState>, index: Option<String>) -> Response {
-    let api = match api(&state) {
-        Ok(a) => a.clone(),
-        Err(e) => return es_error(e.status(), "illegal_state_exception", &e.to_string()),
+    let api = match logs_api(&state) {
+        Ok(a) => a,
+        Err(r) => return *r,
     };
-    let limits = api.limits;
-    let index_log = api.http.logs.index.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<Value, SearchError> {
+    let (limits, log) = (api.limits, api.http.logs.index.clone());
+    answer(move || {
         let query = index.as_deref().and_then(esdsl::indices).unwrap_or(Query::All);
-        let req = Request {
-            query,
-            from_ms: i64::MIN / 2,
-            until_ms: i64::MAX / 2,
-            order: Order::NewestFirst,
-            offset: 0,
-            limit: MAPPING_SAMPLE.min(limits.window),
-            after: None,
-        };
-        let found = index_log.find(&req, &limits, now_ms())?;
         let mut by_index: Map<String, Value> = Map::new();
-        for h in &found.hits {
-            let mut source: Map<String, Value> = serde_json::from_str(&h.source).unwrap_or_default();
+        for stored in log.sample(query, MAPPING_SAMPLE, &limits, now_ms())? {
+            let mut source: Map<String, Value> = serde_json::from_str(&stored).unwrap_or_default();
             let name = match source.remove("_index") {
                 Some(Value::String(s)) => s,
                 _ => index.clone().filter(|i| !i.contains('*') && !i.contains(',')).unwrap_or_else(|| "instantops".into()),
@@ -427,12 +406,7 @@ async fn mapping(State(state): State<AppState>, index: Option<String>) -> Respon
         }
         Ok(Value::Object(by_index.into_iter().map(|(k, props)| (k, json!({"mappings": {"properties": props}}))).collect()))
     })
-    .await;
-    match outcome {
-        Ok(Ok(v)) => v.to_string().into_response(),
-        Ok(Err(e)) => error_response(e),
-        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("mapping panicked: {e}")),
-    }
+    .await
 }
 
 fn base_properties() -> Value {

@@ -132,20 +132,33 @@ pub async fn histogram(State(state): State<AppState>, Params(p): Params<SearchPa
     let first = from_ms.div_euclid(step_ms) * step_ms;
     let request = json!({"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": format!("{step_ms}ms"),
         "min_doc_count": 0, "extended_bounds": {"min": first, "max": until_ms}}}});
-    let aggs = aggs::plan(&request, now).map_err(search_error)?.request;
-    let (index, limits) = (index(&api), api.limits);
-    let started = Instant::now();
-    let (total, results, timed_out) =
-        blocking(move || index.aggregate(&query, from_ms, until_ms, Some(aggs), &limits, now).map_err(search_error)).await?;
+    let (total, results, timed_out, took_ms) = aggregate(&api, query, (from_ms, until_ms), &request, now).await?;
     let counts = aggs::histogram_counts(results.as_ref(), "h");
     let out: Vec<Value> = counts.into_iter().map(|(key_ms, n)| json!([key_ms.div_euclid(1000), n])).collect();
     Ok(Json(json!({
         "interval_s": step,
         "total": total,
-        "took_ms": started.elapsed().as_millis() as u64,
+        "took_ms": took_ms,
         "timed_out": timed_out,
         "buckets": out,
     })))
+}
+
+/// Runs the Elasticsearch-style aggregations `request` over the matches:
+/// (matches, results, timed out, ms taken).
+async fn aggregate(
+    api: &LogsApi,
+    query: query::Query,
+    (from_ms, until_ms): (i64, i64),
+    request: &Value,
+    now: i64,
+) -> Result<(u64, Option<Value>, bool, u64), ApiError> {
+    let aggs = aggs::plan(request, now).map_err(search_error)?.request;
+    let (index, limits) = (index(api), api.limits);
+    let started = Instant::now();
+    let (total, results, timed_out) =
+        blocking(move || index.aggregate(&query, from_ms, until_ms, Some(aggs), &limits, now).map_err(search_error)).await?;
+    Ok((total, results, timed_out, started.elapsed().as_millis() as u64))
 }
 
 /// `GET /api/logs/fields?field=`: the field's top values among the matches.
@@ -155,17 +168,14 @@ pub async fn fields(State(state): State<AppState>, Params(p): Params<SearchParam
     let (query, from_ms, until_ms) = scope(&p, now)?;
     let field = p.field.clone().filter(|f| !f.is_empty()).ok_or_else(|| ApiError::BadRequest("field is required".into()))?;
     let size = p.size.unwrap_or(10).clamp(1, 1000);
-    let aggs = aggs::plan(&json!({"t": {"terms": {"field": field, "size": size}}}), now).map_err(search_error)?.request;
-    let (index, limits) = (index(&api), api.limits);
-    let started = Instant::now();
-    let (total, results, timed_out) =
-        blocking(move || index.aggregate(&query, from_ms, until_ms, Some(aggs), &limits, now).map_err(search_error)).await?;
+    let request = json!({"t": {"terms": {"field": field, "size": size}}});
+    let (total, results, timed_out, took_ms) = aggregate(&api, query, (from_ms, until_ms), &request, now).await?;
     let (values, other) = aggs::terms_counts(results.as_ref(), "t");
     let values: Vec<Value> = values.into_iter().map(|(value, count)| json!({"value": value, "count": count})).collect();
     Ok(Json(json!({
         "field": field,
         "total": total,
-        "took_ms": started.elapsed().as_millis() as u64,
+        "took_ms": took_ms,
         "timed_out": timed_out,
         "values": values,
         "other": other,

@@ -311,11 +311,11 @@ impl LogIndex {
         Ok((found.total, found.hits.into_iter().map(|h| h.source).collect()))
     }
 
-    /// The newest `n` events (up to) in the range, as stored: for inferring
-    /// field types (`_mapping`).
-    pub fn sample(&self, n: usize, limits: &Limits, now_ms: i64) -> Result<Vec<String>, SearchError> {
+    /// The newest `n` events (at most the result window) matching `query`,
+    /// as stored: for inferring field types (`_mapping`).
+    pub fn sample(&self, query: Query, n: usize, limits: &Limits, now_ms: i64) -> Result<Vec<String>, SearchError> {
         let req = Request {
-            query: Query::All,
+            query,
             from_ms: i64::MIN / 2,
             until_ms: i64::MAX / 2,
             order: Order::NewestFirst,
