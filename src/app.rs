@@ -20,7 +20,7 @@ use crate::config::{Config, Listen};
 use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
-use crate::{http, listen, logs, statsd};
+use crate::{alerts, http, listen, logs, statsd};
 
 /// Runs the appliance until a stop signal, then stops it in order.
 pub async fn run(config: Config, log: LogHandle) -> Result<()> {
@@ -47,11 +47,12 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let logs = start_logs(&mut app, &config, &registry, &budget, http_stopping.clone()).await?;
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
+    let alerts = start_alerts(&mut app, &config, &store, logs.as_ref(), &registry).await?;
 
     // The Elasticsearch API: a second HTTP server on the same log store. Each
     // server's state lists the listeners bound so far, itself included.
     let state = |logs, listeners| {
-        let backends = http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs };
+        let backends = http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs, alerts: Some(alerts.clone()) };
         http::AppState::new(registry.clone(), budget.clone(), log.clone(), config.http.token.clone(), listeners, backends)
     };
     if let Some(api) = &logs
@@ -333,6 +334,51 @@ async fn start_logs(
         limits,
         stopping: http_stopping,
     }))
+}
+
+/// Alerting: the check store (checks declared in the config merged in), the
+/// notifier's thread, then the evaluation loop. Stops before the stores it reads.
+async fn start_alerts(
+    app: &mut Services,
+    config: &Config,
+    store: &Arc<Store>,
+    logs: Option<&http::logs::LogsApi>,
+    registry: &Registry,
+) -> Result<Arc<alerts::engine::Engine>> {
+    let cfg = &config.alerts;
+    let book = alerts::store::AlertStore::open(&config.data_dir.join("alerts"), cfg.max_history as usize)
+        .context("cannot open the alert store")?;
+    alerts::engine::declare(&book, &cfg.checks).context("cannot apply [[alerts.checks]]")?;
+    let book = Arc::new(book);
+    let notifier = alerts::notify::Notifier::new(alerts::notify::Settings::from_config(cfg), registry);
+    let (stop, mut stopped) = watch::channel(false);
+    let sender = notifier.clone();
+    let stopper = notifier.clone();
+    let task = tokio::spawn(async move {
+        let worker = tokio::task::spawn_blocking(move || sender.run());
+        let _ = stopped.wait_for(|s| *s).await;
+        stopper.stop();
+        worker.await.context("the notifier panicked")
+    });
+    app.push("alert_notifier", stop, task, Duration::from_secs(2));
+    let sources = alerts::engine::Sources {
+        tsdb: store.clone(),
+        graphite: crate::graphite::eval::Limits { max_series: config.graphite.max_series, max_points: config.graphite.max_points },
+        logs: logs.map(|api| api.http.logs.index.clone()),
+        search: logs.map(|api| api.limits).unwrap_or_default(),
+    };
+    let offset = alerts::utc_offset_minutes(&cfg.time_zone).unwrap_or(0);
+    let engine = Arc::new(alerts::engine::Engine::new(book, notifier, sources, offset, registry));
+    let (stop, stopped) = watch::channel(false);
+    let runner = engine.clone();
+    let interval = cfg.interval.get();
+    let task = tokio::task::spawn_blocking(move || {
+        runner.run(interval, &stopped);
+        Ok(())
+    });
+    app.push("alerts", stop, task, Duration::from_secs(3));
+    tracing::info!(checks = engine.store.checks().len(), "alerting started");
+    Ok(engine)
 }
 
 /// An io task as a service task.

@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod checks;
 pub mod elastic;
 mod elastic_search;
 pub mod error;
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 
 use crate::config::{Listen, Problem, Size};
@@ -64,6 +65,7 @@ pub struct Backends {
     pub graphite: crate::graphite::Config,
     /// None when the log store is not running.
     pub logs: Option<logs::LogsApi>,
+    pub alerts: Option<Arc<crate::alerts::engine::Engine>>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -126,6 +128,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/config/log_level", put(admin::put_log_level))
         .route("/api/tsdb/compact", post(tsdb::compact))
         .route("/api/logs", post(logs::post))
+        .route("/api/checks", post(checks::create))
+        .route("/api/checks/{id}", put(checks::update).delete(checks::delete))
+        .route("/api/checks/{id}/alerts", delete(checks::forget))
+        .route("/api/checks/{id}/subscriptions", post(checks::add_subscription))
+        .route("/api/checks/{id}/subscriptions/{sid}", put(checks::put_subscription).delete(checks::delete_subscription))
+        .route("/api/checks/{id}/subscriptions/{sid}/test", put(checks::test_subscription))
+        .route("/api/checks/{id}/alerts/{aid}/ack", post(checks::acknowledge))
+        .route("/api/checks/{id}/silence", put(checks::silence).delete(checks::unsilence))
         .merge(graphite::write_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
@@ -133,6 +143,12 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::prometheus))
         .route("/api/config/log_level", get(admin::get_log_level))
+        .route("/api/checks", get(checks::list))
+        .route("/api/checks/noisiest", get(checks::noisiest))
+        .route("/api/checks/{id}", get(checks::get))
+        .route("/api/checks/{id}/alerts", get(checks::alerts))
+        .route("/api/checks/{id}/actions", get(checks::actions))
+        .route("/api/alerts", get(checks::all_alerts))
         .route("/api/logs/search", get(logsearch::search))
         .route("/api/logs/histogram", get(logsearch::histogram))
         .route("/api/logs/fields", get(logsearch::fields))

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, so the appliance and its stores link once.
 //! Every test starts its own appliance (see harness.rs) and runs in parallel.
 
+mod alerts;
 mod carbon;
 mod events_diff;
 mod grafana_requests;
