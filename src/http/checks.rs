@@ -293,6 +293,37 @@ pub async fn actions(State(state): State<AppState>, Path(id): Path<String>, RawQ
     Ok(page(engine.store.actions(&id), &params(q)))
 }
 
+/// `GET /api/checks/{id}/image`: the check's target as a graph, drawn by
+/// `/render` over the check's range (a redirect, as Seyren delegates it).
+pub async fn image(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let engine = engine(&state)?;
+    let check = engine.store.check(&id).ok_or_else(|| ApiError::NotFound(format!("no check {id}")))?;
+    if check.kind == crate::alerts::model::Kind::Logs {
+        return Err(ApiError::BadRequest("a log check has no graph: see /api/logs/histogram".into()));
+    }
+    let (from, until) = check.range();
+    Ok(chart_redirect(&check.target, from, until))
+}
+
+/// `GET /api/chart/{target}`: a target as a graph over the last hour.
+pub async fn chart(Path(target): Path<String>) -> Response {
+    chart_redirect(&target, "-1h", "now")
+}
+
+fn chart_redirect(target: &str, from: &str, until: &str) -> Response {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("target", target)
+        .append_pair("from", from)
+        .append_pair("until", until)
+        .append_pair("format", "png")
+        .finish();
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/render?{query}")) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
 /// `GET /api/checks/noisiest?since=-7d&items=10`: checks by state changes.
 pub async fn noisiest(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let engine = engine(&state)?;

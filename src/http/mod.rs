@@ -148,6 +148,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/checks/{id}", get(checks::get))
         .route("/api/checks/{id}/alerts", get(checks::alerts))
         .route("/api/checks/{id}/actions", get(checks::actions))
+        .route("/api/checks/{id}/image", get(checks::image))
+        .route("/api/chart/{target}", get(checks::chart))
         .route("/api/alerts", get(checks::all_alerts))
         .route("/api/logs/search", get(logsearch::search))
         .route("/api/logs/histogram", get(logsearch::histogram))

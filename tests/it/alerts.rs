@@ -281,6 +281,10 @@ fn a_silenced_check_records_but_sends_nothing() {
     assert!(first["action"].as_str().unwrap_or("").starts_with("silence until"), "{first}");
     let noisy = app.get("/api/checks/noisiest").json();
     assert_eq!(noisy["values"][0]["checkId"], id.as_str());
+    // The check's graph is /render's PNG over the check's range.
+    let image = app.get(&format!("/api/checks/{id}/image"));
+    assert_eq!(image.status, 200, "redirected to /render");
+    assert_eq!(image.headers.iter().find(|(k, _)| *k == "content-type").map(|(_, v)| v.as_str()), Some("image/png"));
 }
 
 /// A private CA and a server certificate for `localhost` signed by it:
