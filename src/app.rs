@@ -48,11 +48,27 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
     let alerts = start_alerts(&mut app, &config, &store, logs.as_ref(), &registry).await?;
+    let samples = Arc::new(crate::host::cardinality::Cardinality::default());
+    if config.host.metrics || config.host.self_metrics {
+        let collector = crate::host::Collector::new(store.clone(), samples.clone(), &registry, config.host.clone());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::task::spawn_blocking(move || {
+            collector.run(&stopped);
+            Ok(())
+        });
+        app.push("host_metrics", stop, task, Duration::from_secs(2));
+    }
 
     // The Elasticsearch API: a second HTTP server on the same log store. Each
     // server's state lists the listeners bound so far, itself included.
     let state = |logs, listeners| {
-        let backends = http::Backends { store: store.clone(), graphite: config.graphite.clone(), logs, alerts: Some(alerts.clone()) };
+        let backends = http::Backends {
+            store: store.clone(),
+            graphite: config.graphite.clone(),
+            logs,
+            alerts: Some(alerts.clone()),
+            cardinality: samples.clone(),
+        };
         http::AppState::new(registry.clone(), budget.clone(), log.clone(), config.http.token.clone(), listeners, backends)
     };
     if let Some(api) = &logs

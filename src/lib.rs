@@ -10,6 +10,7 @@ pub mod app;
 pub mod carbon;
 pub mod config;
 pub mod graphite;
+pub mod host;
 pub mod http;
 pub mod listen;
 pub mod logs;

@@ -40,6 +40,7 @@ pub struct Config {
     pub graphite: crate::graphite::Config,
     pub logs: crate::logs::Config,
     pub alerts: crate::alerts::Config,
+    pub host: crate::host::Config,
 }
 
 /// One thing wrong with a config, tied to the key it is about.
@@ -121,6 +122,7 @@ impl Config {
         problems.extend(self.graphite.validate());
         problems.extend(self.logs.validate());
         problems.extend(self.alerts.validate());
+        problems.extend(self.host.validate());
         problems
     }
 }

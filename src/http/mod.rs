@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod cardinality;
 mod checks;
 pub mod elastic;
 mod elastic_search;
@@ -66,6 +67,8 @@ pub struct Backends {
     /// None when the log store is not running.
     pub logs: Option<logs::LogsApi>,
     pub alerts: Option<Arc<crate::alerts::engine::Engine>>,
+    /// The host collector's series-count samples, for `/api/cardinality`.
+    pub cardinality: Arc<crate::host::cardinality::Cardinality>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -151,6 +154,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/checks/{id}/image", get(checks::image))
         .route("/api/chart/{target}", get(checks::chart))
         .route("/api/alerts", get(checks::all_alerts))
+        .route("/api/cardinality", get(cardinality::cardinality))
         .route("/api/logs/search", get(logsearch::search))
         .route("/api/logs/histogram", get(logsearch::histogram))
         .route("/api/logs/fields", get(logsearch::fields))

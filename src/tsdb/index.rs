@@ -5,6 +5,8 @@
 //!
 //! It does not cache: the store's head keeps the active series in memory.
 
+use std::collections::HashMap;
+
 use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use super::StoreError;
@@ -107,6 +109,29 @@ pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<Stri
         out.push(String::from_utf8_lossy(&k[1..]).into_owned());
     }
     Ok(out)
+}
+
+/// How many series names there are per prefix of their first `depth` nodes
+/// (tagged series by their name before `;`), reading the names without
+/// keeping them.
+pub fn count_by_prefix(db: &DB, depth: usize) -> Result<HashMap<String, u64>, StoreError> {
+    let start = keys::name("");
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&start) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let mut out: HashMap<String, u64> = HashMap::new();
+    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+        let (k, _) = item?;
+        *out.entry(prefix_of(&String::from_utf8_lossy(&k[1..]), depth)).or_default() += 1;
+    }
+    Ok(out)
+}
+
+/// The first `depth` nodes of a series name.
+pub fn prefix_of(name: &str, depth: usize) -> String {
+    let name = name.split(';').next().unwrap_or(name);
+    name.split('.').take(depth.max(1)).collect::<Vec<_>>().join(".")
 }
 
 /// One node under a path prefix: its name, and whether a series ends there

@@ -591,6 +591,15 @@ impl Store {
         head.created.iter().filter(|(_, name, _)| keep(name)).map(|(_, name, _)| name.to_string()).collect()
     }
 
+    /// Series per prefix of their first `depth` nodes, the unflushed included.
+    pub fn count_by_prefix(&self, depth: usize) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut counts = index::count_by_prefix(&self.db, depth)?;
+        for name in self.unflushed_names(|_| true) {
+            *counts.entry(index::prefix_of(&name, depth)).or_default() += 1;
+        }
+        Ok(counts)
+    }
+
     /// The next nodes below a path prefix (`""` or ending with a dot), for
     /// `/metrics/find` and globs: the index's, plus the series created since
     /// the last flush.

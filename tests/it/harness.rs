@@ -102,6 +102,11 @@ impl Appliance {
         for (var, _) in LISTENERS {
             cmd.env(var, "127.0.0.1:0");
         }
+        // Host and self metrics add series every few seconds; tests that
+        // compare namespaces with graphite-web want only their own. host.rs
+        // turns them on through its options.
+        cmd.env("INSTANTOPS_HOST__METRICS", "false");
+        cmd.env("INSTANTOPS_HOST__SELF_METRICS", "false");
         for (k, v) in &options.env {
             cmd.env(k, v);
         }

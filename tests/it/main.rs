@@ -8,6 +8,7 @@ mod grafana_requests;
 mod graphite_api;
 mod graphite_web;
 mod harness;
+mod host;
 mod log_search;
 mod logs;
 mod python_repr;
