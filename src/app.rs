@@ -36,6 +36,10 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
 
     // The time-series store, then the flusher that moves its head to disk.
     let store = open_store(&config, &budget, &registry).await?;
+    for (i, (name, _)) in store.memory().into_iter().enumerate() {
+        let probe = store.clone();
+        budget.track(name, move || probe.memory()[i].1);
+    }
     let (stop, stopped) = watch::channel(false);
     let flusher_store = store.clone();
     let task = tokio::task::spawn_blocking(move || flush_loop(&flusher_store, &stopped));
@@ -46,6 +50,22 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let (http_stop, http_stopping) = watch::channel(false);
     let logs = start_logs(&mut app, &config, &registry, &budget, http_stopping.clone()).await?;
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
+    if let Some(store) = log_store.clone() {
+        budget.track("logs_backlog", move || store.backlog_bytes());
+    }
+    let used = budget.clone();
+    let gauges = registry.clone();
+    registry.on_collect(move || {
+        for (name, bytes) in used.used() {
+            gauges
+                .gauge(
+                    "instantops_memory_used_bytes",
+                    "Bytes a subsystem holds now (of its share of memory.limit).",
+                    &[("subsystem", name)],
+                )
+                .set(bytes as i64);
+        }
+    });
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
     let alerts = start_alerts(&mut app, &config, &store, logs.as_ref(), &registry).await?;
     let samples = Arc::new(crate::host::cardinality::Cardinality::default());

@@ -41,6 +41,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "limit": state.budget.limit(),
             "rss": memory::rss_bytes(),
             "subsystems": state.budget.shares(),
+            "used": state.budget.used(),
         },
         "bad_lines_seen": bad_lines_seen,
         "counters": counters,

@@ -95,6 +95,11 @@ struct Metrics {
 impl Logs {
     /// Opens the WAL and the index, replays what the index lacks, and starts
     /// the WAL writer and the indexer.
+    /// Bytes durable in the WAL and not yet indexed.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
     /// Events from now on, as they are indexed (their stored JSON). A reader
     /// more than `tail_buffer` behind gets `Lagged` and goes on from there.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {

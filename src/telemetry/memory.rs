@@ -8,16 +8,26 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// Reads what a subsystem holds now, in bytes.
+type Probe = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// The budget, shared by clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Budget {
     limit: u64,
     shares: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    probes: Arc<Mutex<Vec<(&'static str, Probe)>>>,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget").field("limit", &self.limit).field("shares", &self.shares()).finish()
+    }
 }
 
 impl Budget {
     pub fn new(limit: u64) -> Budget {
-        Budget { limit, shares: Arc::default() }
+        Budget { limit, shares: Arc::default(), probes: Arc::default() }
     }
 
     pub fn limit(&self) -> u64 {
@@ -29,6 +39,16 @@ impl Budget {
         let bytes = (self.limit as f64 * fraction.clamp(0.0, 1.0)) as u64;
         self.shares.lock().expect("budget lock poisoned").insert(subsystem, bytes);
         bytes
+    }
+
+    /// Registers how to read what `subsystem` uses now.
+    pub fn track(&self, subsystem: &'static str, probe: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.probes.lock().expect("budget lock poisoned").push((subsystem, Box::new(probe)));
+    }
+
+    /// What every tracked subsystem uses now, by subsystem.
+    pub fn used(&self) -> BTreeMap<&'static str, u64> {
+        self.probes.lock().expect("budget lock poisoned").iter().map(|(name, probe)| (*name, probe())).collect()
     }
 
     /// Every share granted so far, by subsystem.

@@ -44,7 +44,13 @@ pub fn watch_drops(registry: &Registry, input: &'static str, local: SocketAddr) 
 }
 
 /// The drop counter of the UDP socket bound to `local`, from /proc/net/udp{,6}.
+/// The kernel fills that file a page at a time from a table other threads
+/// change meanwhile, so a socket can be missing from one read: a few are tried.
 fn socket_drops(local: SocketAddr) -> Option<u64> {
+    (0..3).find_map(|_| socket_drops_once(local))
+}
+
+fn socket_drops_once(local: SocketAddr) -> Option<u64> {
     let table = if local.is_ipv4() { "/proc/net/udp" } else { "/proc/net/udp6" };
     let text = std::fs::read_to_string(table).ok()?;
     let port = format!(":{:04X}", local.port());

@@ -591,6 +591,16 @@ impl Store {
         head.created.iter().filter(|(_, name, _)| keep(name)).map(|(_, name, _)| name.to_string()).collect()
     }
 
+    /// Bytes held now: RocksDB's block cache and memtables, and the decoded-chunk cache.
+    pub fn memory(&self) -> [(&'static str, u64); 3] {
+        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        [
+            ("tsdb_block_cache", property("rocksdb.block-cache-usage")),
+            ("tsdb_memtables", property("rocksdb.cur-size-all-mem-tables")),
+            ("tsdb_chunk_cache", self.cache.bytes() as u64),
+        ]
+    }
+
     /// Series per prefix of their first `depth` nodes, the unflushed included.
     pub fn count_by_prefix(&self, depth: usize) -> Result<std::collections::HashMap<String, u64>, StoreError> {
         let mut counts = index::count_by_prefix(&self.db, depth)?;

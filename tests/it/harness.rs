@@ -301,10 +301,21 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// A TCP port that was free a moment ago.
+/// A TCP port that was free a moment ago, picked below the kernel's
+/// ephemeral range (32768-60999 on Linux), so that no connection or `:0`
+/// bind of a test running in parallel can take it before it is used.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Each call moves on: parallel tests in this process never share a pick.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() as u16).wrapping_mul(7919);
+    for _ in 0..2000 {
+        let port = 20_000 + (seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
 
 /// Opens the store of a stopped appliance, to read what it persisted.

@@ -107,3 +107,22 @@ fn cardinality_ranks_prefixes_by_series() {
     assert_eq!(v["prefixes"][0]["series"], 31);
     assert_eq!(app.get("/api/cardinality?depth=0").status, 400);
 }
+
+#[test]
+fn status_shows_what_each_subsystem_holds_against_its_share() {
+    let app = Appliance::start();
+    let now = crate::harness::now();
+    let lines: String = (0..2000).map(|i| format!("mem.s{i} {i} {now}\n")).collect();
+    app.send_tcp("carbon_tcp", lines.as_bytes());
+    let status = app.status();
+    let memory = &status["memory"];
+    for name in ["tsdb_block_cache", "tsdb_memtables", "tsdb_chunk_cache", "logs_backlog"] {
+        let used = memory["used"][name].as_u64().unwrap_or_else(|| panic!("no use reported for {name}: {memory}"));
+        if let Some(share) = memory["subsystems"][name].as_u64() {
+            assert!(used <= share, "{name} holds {used} of a {share} share");
+        }
+    }
+    assert!(memory["rss"].as_u64().unwrap_or(0) < memory["limit"].as_u64().unwrap_or(0));
+    let metrics = app.get("/metrics").body;
+    assert!(metrics.contains("instantops_memory_used_bytes{subsystem=\"tsdb_memtables\"}"), "{metrics}");
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Soak under a memory limit: statsd (50k metrics/s over 20k names), carbon
+# (100k points/s over 50k series) and logstash JSON logs (5k events/s) into
+# one appliance with memory.limit = LIMIT, for DURATION s, RSS sampled every
+# second from /proc. Prints every sample, the peak against the limit, and
+# /api/status's memory section at the end. Loopback only; stops by itself.
+#
+#   LIMIT=256MiB DURATION=60 benches/soak.sh
+set -euo pipefail
+BIN=${BIN:-$HOME/.cache/instantops-target/release/instantops}
+LIMIT=${LIMIT:-256MiB}
+DURATION=${DURATION:-60}
+dir=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$dir"' EXIT
+printf '[memory]\nlimit = "%s"\n[logs]\ncommit_interval = "500ms"\n' "$LIMIT" > "$dir/c.toml"
+env INSTANTOPS_HTTP__LISTEN=127.0.0.1:0 INSTANTOPS_STATSD__UDP=127.0.0.1:0 INSTANTOPS_STATSD__TCP=off INSTANTOPS_STATSD__ADMIN=off \
+  INSTANTOPS_CARBON__TCP=127.0.0.1:0 INSTANTOPS_CARBON__UDP=off INSTANTOPS_CARBON__PICKLE=off INSTANTOPS_LOGS__SYSLOG_UDP=off \
+  INSTANTOPS_LOGS__SYSLOG_TCP=off INSTANTOPS_LOGS__JSON_TCP=127.0.0.1:0 INSTANTOPS_LOGS__GELF_UDP=off INSTANTOPS_LOGS__RESP=off \
+  INSTANTOPS_LOGS__ELASTICSEARCH=off "$BIN" serve --config "$dir/c.toml" --data-dir "$dir/data" > "$dir/out" 2> "$dir/err" &
+PID=$!
+for _ in $(seq 100); do grep -q '^ready$' "$dir/out" 2>/dev/null && break; sleep 0.1; done
+addr() { grep "^listening $1 " "$dir/out" | awk '{print $3}'; }
+"$BIN" bench statsd --to "$(addr statsd_udp)" --rate 50000 --duration "$DURATION" --per-packet 10 --series 20000 > /dev/null 2>&1 &
+"$BIN" bench carbon --to "$(addr carbon_tcp)" --series 50000 --rate 100000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 &
+"$BIN" bench logs --to "$(addr json_tcp)" --proto json --rate 5000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 &
+peak=0
+for s in $(seq "$DURATION"); do
+  sleep 1
+  kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
+  echo "t=$s rss_mib=$((kb / 1024))"
+  ((kb > peak)) && peak=$kb
+done
+wait %2 %3 %4 2>/dev/null || true
+echo "peak RSS $((peak / 1024)) MiB with memory.limit = $LIMIT"
+curl -s "http://$(addr http)/api/status" | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["memory"]))'
