@@ -36,10 +36,8 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
 
     // The time-series store, then the flusher that moves its head to disk.
     let store = open_store(&config, &budget, &registry).await?;
-    for (i, (name, _)) in store.memory().into_iter().enumerate() {
-        let probe = store.clone();
-        budget.track(name, move || probe.memory()[i].1);
-    }
+    let probe = store.clone();
+    budget.track(move || probe.memory().to_vec());
     let (stop, stopped) = watch::channel(false);
     let flusher_store = store.clone();
     let task = tokio::task::spawn_blocking(move || flush_loop(&flusher_store, &stopped));
@@ -51,7 +49,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let logs = start_logs(&mut app, &config, &registry, &budget, http_stopping.clone()).await?;
     let log_store = logs.as_ref().map(|api| api.http.logs.clone());
     if let Some(store) = log_store.clone() {
-        budget.track("logs_backlog", move || store.backlog_bytes());
+        budget.track(move || vec![("logs_backlog", store.backlog_bytes())]);
     }
     let used = budget.clone();
     let gauges = registry.clone();

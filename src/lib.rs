@@ -14,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod listen;
 pub mod logs;
+pub mod schedule;
 pub mod splitmix;
 pub mod statsd;
 pub mod telemetry;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -64,16 +64,7 @@ impl Engine {
 
     /// Evaluates every check each `interval` until `stop` is set.
     pub fn run(&self, interval: Duration, stop: &watch::Receiver<bool>) {
-        let mut next = Instant::now();
-        while !*stop.borrow() {
-            if Instant::now() >= next {
-                self.run_once(crate::logs::time::now_ms());
-                next = Instant::now() + interval;
-            }
-            std::thread::sleep(
-                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))),
-            );
-        }
+        crate::schedule::every(interval, stop, || self.run_once(crate::logs::time::now_ms()));
     }
 
     /// One round over every enabled check.

@@ -8,6 +8,7 @@
 //! receivers.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ pub struct Notifier {
     settings: Settings,
     queue: Mutex<VecDeque<Pending>>,
     wake: Condvar,
-    stopping: Mutex<bool>,
+    stopping: AtomicBool,
     counters: Vec<(&'static str, Counters)>,
     agent: ureq::Agent,
 }
@@ -116,7 +117,7 @@ impl Notifier {
             settings,
             queue: Mutex::new(VecDeque::new()),
             wake: Condvar::new(),
-            stopping: Mutex::new(false),
+            stopping: AtomicBool::new(false),
             counters,
             agent: ureq::Agent::new_with_config(config),
         })
@@ -145,7 +146,7 @@ impl Notifier {
     }
 
     pub fn stop(&self) {
-        *self.stopping.lock().expect("notifier lock poisoned") = true;
+        self.stopping.store(true, Ordering::Release);
         self.wake.notify_all();
     }
 
@@ -155,7 +156,7 @@ impl Notifier {
             let next = {
                 let mut q = self.queue.lock().expect("notifier lock poisoned");
                 loop {
-                    if *self.stopping.lock().expect("notifier lock poisoned") {
+                    if self.stopping.load(Ordering::Acquire) {
                         if !q.is_empty() {
                             tracing::warn!(pending = q.len(), "stopping with alert notifications unsent");
                         }

@@ -21,7 +21,7 @@ pub mod proc;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -100,19 +100,7 @@ impl Collector {
     /// Collects every `host.interval` until `stop` is set.
     pub fn run(mut self, stop: &watch::Receiver<bool>) {
         let interval = self.config.interval.get();
-        let mut next = Instant::now();
-        while !*stop.borrow() {
-            if Instant::now() >= next {
-                self.once();
-                next += interval;
-                if next < Instant::now() {
-                    next = Instant::now() + interval;
-                }
-            }
-            std::thread::sleep(
-                Duration::from_millis(100).min(next.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)),
-            );
-        }
+        crate::schedule::every(interval, stop, || self.once());
     }
 
     /// One collection, written with the current time; and a cardinality

@@ -8,15 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Reads what a subsystem holds now, in bytes.
-type Probe = Box<dyn Fn() -> u64 + Send + Sync>;
+/// Reads what one owner's subsystems hold now: (subsystem, bytes).
+type Probe = Box<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
 
 /// The budget, shared by clone.
 #[derive(Clone)]
 pub struct Budget {
     limit: u64,
     shares: Arc<Mutex<BTreeMap<&'static str, u64>>>,
-    probes: Arc<Mutex<Vec<(&'static str, Probe)>>>,
+    probes: Arc<Mutex<Vec<Probe>>>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -41,14 +41,15 @@ impl Budget {
         bytes
     }
 
-    /// Registers how to read what `subsystem` uses now.
-    pub fn track(&self, subsystem: &'static str, probe: impl Fn() -> u64 + Send + Sync + 'static) {
-        self.probes.lock().expect("budget lock poisoned").push((subsystem, Box::new(probe)));
+    /// Registers how to read what an owner's subsystems use now; one probe
+    /// per owner, so that one read serves all its subsystems.
+    pub fn track(&self, probe: impl Fn() -> Vec<(&'static str, u64)> + Send + Sync + 'static) {
+        self.probes.lock().expect("budget lock poisoned").push(Box::new(probe));
     }
 
     /// What every tracked subsystem uses now, by subsystem.
     pub fn used(&self) -> BTreeMap<&'static str, u64> {
-        self.probes.lock().expect("budget lock poisoned").iter().map(|(name, probe)| (*name, probe())).collect()
+        self.probes.lock().expect("budget lock poisoned").iter().flat_map(|probe| probe()).collect()
     }
 
     /// Every share granted so far, by subsystem.
