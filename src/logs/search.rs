@@ -167,8 +167,12 @@ pub fn column(field: &str) -> Result<String, SearchError> {
 }
 
 impl LogIndex {
-    /// The partitions whose events may fall in `[from_ms, until_ms]`.
-    fn overlapping(&self, from_ms: i64, until_ms: i64) -> Vec<Arc<Partition>> {
+    /// The partitions whose events may match: inside `[from_ms, until_ms]`
+    /// and inside the `@timestamp` ranges the query itself requires (an
+    /// Elasticsearch body's `range` filter, a Lucene `@timestamp:[..]`).
+    fn overlapping(&self, query: &Query, from_ms: i64, until_ms: i64, now_ms: i64) -> Vec<Arc<Partition>> {
+        let (lo, hi) = time_bounds(query, now_ms);
+        let (from_ms, until_ms) = (from_ms.max(lo), until_ms.min(hi));
         self.partitions()
             .into_iter()
             .filter(|p| {
@@ -203,7 +207,7 @@ impl LogIndex {
         let wanted = req.offset + req.limit;
         let mut total = 0u64;
         let mut hits: Vec<(Position, Arc<Partition>, DocAddress)> = Vec::new();
-        let mut parts = self.overlapping(req.from_ms, req.until_ms);
+        let mut parts = self.overlapping(&req.query, req.from_ms, req.until_ms, now_ms);
         let partitions = parts.len();
         if req.order == Order::NewestFirst {
             parts.reverse();
@@ -267,7 +271,7 @@ impl LogIndex {
         let guard = || AggregationLimitsGuard::new(Some(limits.memory), Some(limits.buckets));
         let mut total = 0u64;
         let mut merged: Option<IntermediateAggregationResults> = None;
-        for part in self.overlapping(from_ms, until_ms) {
+        for part in self.overlapping(query, from_ms, until_ms, now_ms) {
             if Instant::now() > deadline {
                 timed_out.store(true, Ordering::Relaxed);
                 break;
@@ -361,6 +365,26 @@ impl PartialOrd for RankKey {
             (Rank::Kept(a), Rank::Kept(b)) if self.oldest_first => b.cmp(&a),
             (Rank::Kept(a), Rank::Kept(b)) => a.cmp(&b),
         })
+    }
+}
+
+/// The time range every match of `q` lies in, from its required
+/// `@timestamp` ranges (each end widened to the whole rounded unit, so it
+/// never excludes a match); unbounded where the query says nothing.
+fn time_bounds(q: &Query, now_ms: i64) -> (i64, i64) {
+    match q {
+        Query::Range { field, lower, upper } if target(Some(field)) == Target::Timestamp => {
+            let end = |b: &Bound, up: bool, open: i64| match b {
+                Bound::Included(v) | Bound::Excluded(v) => parse_date_math(v, now_ms, up).unwrap_or(open),
+                Bound::Unbounded => open,
+            };
+            (end(lower, false, i64::MIN), end(upper, true, i64::MAX))
+        }
+        Query::Bool { must, .. } => must.iter().fold((i64::MIN, i64::MAX), |(lo, hi), q| {
+            let (l, h) = time_bounds(q, now_ms);
+            (lo.max(l), hi.min(h))
+        }),
+        _ => (i64::MIN, i64::MAX),
     }
 }
 
@@ -686,6 +710,16 @@ mod tests {
         assert_eq!((found.total, found.partitions), (10, 1));
         let all = index.find(&request("*", 0, i64::MAX / 2, 100), &limits, day0).expect("find");
         assert_eq!((all.total, all.partitions), (30, 3));
+        // A range inside the query prunes as the request's own range does.
+        let q = format!("day AND @timestamp:[{} TO {}]", day0 + DAY, day0 + DAY);
+        let found = index.find(&request(&q, 0, i64::MAX / 2, 100), &limits, day0).expect("find");
+        assert_eq!((found.total, found.partitions), (10, 1));
+        let q = format!("day OR @timestamp:[{} TO {}]", day0 + DAY, day0 + DAY);
+        assert_eq!(
+            index.find(&request(&q, 0, i64::MAX / 2, 100), &limits, day0).expect("find").partitions,
+            3,
+            "an optional range prunes nothing"
+        );
         // Pages of 4 through 30 events with 3 distinct times: every event once, in order.
         let mut seen = Vec::new();
         let mut req = request("*", 0, i64::MAX / 2, 4);
