@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Soak under a memory limit: statsd (50k metrics/s over 20k names), carbon
-# (100k points/s over 50k series) and logstash JSON logs (5k events/s) into
-# one appliance with memory.limit = LIMIT, for DURATION s, RSS sampled every
-# second from /proc. Prints every sample, the peak against the limit, and
+# (100k points/s over 50k series), logstash JSON logs (5k events/s) and
+# queries (render, log search, histogram) into one appliance with
+# memory.limit = LIMIT, for DURATION s, RSS sampled every second from /proc.
+# LOADS picks a subset ("statsd carbon logs"). The CI-length version is
+# tests/it/soak.rs. Prints every sample, the peak against the limit, and
 # /api/status's memory section at the end. Loopback only; stops by itself.
 #
 #   LIMIT=256MiB DURATION=60 benches/soak.sh
@@ -20,16 +22,28 @@ env INSTANTOPS_HTTP__LISTEN=127.0.0.1:0 INSTANTOPS_STATSD__UDP=127.0.0.1:0 INSTA
 PID=$!
 for _ in $(seq 100); do grep -q '^ready$' "$dir/out" 2>/dev/null && break; sleep 0.1; done
 addr() { grep "^listening $1 " "$dir/out" | awk '{print $3}'; }
-"$BIN" bench statsd --to "$(addr statsd_udp)" --rate 50000 --duration "$DURATION" --per-packet 10 --series 20000 > /dev/null 2>&1 &
-"$BIN" bench carbon --to "$(addr carbon_tcp)" --series 50000 --rate 100000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 &
-"$BIN" bench logs --to "$(addr json_tcp)" --proto json --rate 5000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 &
+LOADS=${LOADS:-statsd carbon logs}
+loads=()
+if [[ $LOADS == *statsd* ]]; then "$BIN" bench statsd --to "$(addr statsd_udp)" --rate 50000 --duration "$DURATION" --per-packet 10 --series 20000 > /dev/null 2>&1 & loads+=($!); fi
+if [[ $LOADS == *carbon* ]]; then "$BIN" bench carbon --to "$(addr carbon_tcp)" --series 50000 --rate 100000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 & loads+=($!); fi
+if [[ $LOADS == *logs* ]]; then "$BIN" bench logs --to "$(addr json_tcp)" --proto json --rate 5000 --duration "$DURATION" --connections 1 > /dev/null 2>&1 & loads+=($!); fi
+# Queries beside the load: a render summing 1,000 carbon series, a log
+# search and a histogram, twice a second.
+http=$(addr http)
+( end=$((SECONDS + DURATION)); while ((SECONDS < end)); do
+    curl -s -o /dev/null "http://$http/render?target=sumSeries(bench.host00*.*.*)&from=-10min&format=json"
+    curl -s -o /dev/null "http://$http/api/logs/search?q=level:error&limit=100&from=-10min"
+    curl -s -o /dev/null "http://$http/api/logs/histogram?q=*&from=-10min"
+    sleep 0.5
+  done ) &
+loads+=($!)
 peak=0
 for s in $(seq "$DURATION"); do
   sleep 1
-  kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
-  echo "t=$s rss_mib=$((kb / 1024))"
+  read -r kb anon file < <(awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {print r, a, f}' "/proc/$PID/status")
+  echo "t=$s rss_mib=$((kb / 1024)) anon_mib=$((anon / 1024)) file_mib=$((file / 1024))"
   ((kb > peak)) && peak=$kb
 done
-wait %2 %3 %4 2>/dev/null || true
+wait "${loads[@]}" 2>/dev/null || true
 echo "peak RSS $((peak / 1024)) MiB with memory.limit = $LIMIT"
 curl -s "http://$(addr http)/api/status" | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["memory"]))'

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::carbon::listener::{self, Sink};
 use crate::config::{Config, Listen};
 use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
+use crate::tsdb::limits::Limit;
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
 use crate::{alerts, http, listen, logs, statsd};
@@ -38,12 +39,22 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let store = open_store(&config, &budget, &registry).await?;
     let probe = store.clone();
     budget.track(move || probe.memory().to_vec());
+    let relief = store.clone();
+    budget.on_pressure(move || relief.relieve());
     let (stop, stopped) = watch::channel(false);
     let flusher_store = store.clone();
     let task = tokio::task::spawn_blocking(move || flush_loop(&flusher_store, &stopped));
     app.push("tsdb_flusher", stop, task, Duration::from_secs(4));
 
-    start_carbon(&mut app, &config, &store, &registry).await?;
+    // The backstop for what no share covers: ingest sheds near the limit.
+    let (stop, stopped) = watch::channel(false);
+    let (governor, governed) = (budget.clone(), registry.clone());
+    let task = tokio::task::spawn_blocking(move || {
+        governor.govern(&governed, &stopped);
+        Ok(())
+    });
+    app.push("memory_governor", stop, task, Duration::from_secs(1));
+    start_carbon(&mut app, &config, &store, &registry, &budget).await?;
     // Set when the HTTP server stops: long-lived responses (live tails) end then.
     let (http_stop, http_stopping) = watch::channel(false);
     let logs = start_logs(&mut app, &config, &registry, &budget, http_stopping.clone()).await?;
@@ -136,12 +147,17 @@ fn serve_http(
 
 async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Result<Arc<Store>> {
     let rules = config.carbon.rules().map_err(|problems| anyhow::anyhow!("carbon rules: {}", problems[0]))?;
-    // Fixed shares of the budget: RocksDB's block cache and memtables. The
-    // head (unflushed points) is bounded by carbon::listener::MAX_PENDING.
+    // Fixed shares of the budget (config/instantops.toml, [memory]).
+    let head = budget.share("tsdb_head", 0.03) as usize;
     let tuning = Tuning {
-        block_cache_bytes: budget.share("tsdb_block_cache", 0.15) as usize,
-        memtable_bytes: budget.share("tsdb_memtables", 0.10) as usize,
-        chunk_cache_bytes: budget.share("tsdb_chunk_cache", 0.05) as usize,
+        block_cache_bytes: budget.share("tsdb_block_cache", 0.08) as usize,
+        memtable_bytes: budget.share("tsdb_memtables", 0.08) as usize,
+        chunk_cache_bytes: budget.share("tsdb_chunk_cache", 0.03) as usize,
+        series_bytes: budget.share("tsdb_series", 0.12) as usize,
+        // A pending point is 16 bytes, held up to three times while a flush
+        // sorts its copy of the batch.
+        head_points: (head / 48).max(1 << 16),
+        limits: config.carbon.series_limits.iter().map(|l| Limit { prefix: l.prefix.clone(), max: l.max_series }).collect(),
     };
     let dir = config.data_dir.join("tsdb");
     let registry = registry.clone();
@@ -177,13 +193,14 @@ fn flush_loop(store: &Store, stop: &watch::Receiver<bool>) -> Result<()> {
     }
 }
 
-async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, registry: &Registry) -> Result<()> {
+async fn start_carbon(app: &mut Services, config: &Config, store: &Arc<Store>, registry: &Registry, budget: &Budget) -> Result<()> {
     let carbon = &config.carbon;
     let sink = |input: &'static str| Sink {
         store: store.clone(),
         stats: Arc::new(InputStats::new(registry, input)),
         max_line: carbon.max_line.as_usize(),
         max_frame: carbon.max_pickle_frame.as_usize(),
+        pressure: budget.pressure_flag(),
     };
     if let Some(listener) = bind_tcp(app, "carbon_tcp", &carbon.tcp).await? {
         let (stop, stopped) = watch::channel(false);
@@ -225,10 +242,13 @@ async fn start_statsd(
     if cfg.udp.addr().is_none() && cfg.tcp.addr().is_none() {
         return Ok(());
     }
-    // Exact timer samples (8 bytes each) the statsd share of the budget holds.
-    let exact_pool = (budget.share("statsd_aggregation", 0.10) / 8) as usize;
+    // Half of statsd's share for exact timer samples (8 bytes each), half
+    // for the keys themselves.
+    let share = budget.share("statsd_aggregation", 0.06);
+    let exact_pool = (share / 2 / 8) as usize;
+    let max_keys = (share / 2) as usize / statsd::aggregate::KEY_BYTES;
     let started = i64::from(unix_now());
-    let aggregator = statsd::aggregate::Aggregator::new(cfg.settings(exact_pool), started);
+    let aggregator = statsd::aggregate::Aggregator::new(cfg.settings(exact_pool, max_keys), started);
     let shared = Arc::new(statsd::listener::Statsd::new(
         aggregator,
         store.clone(),
@@ -281,7 +301,7 @@ async fn start_logs(
     http_stopping: watch::Receiver<bool>,
 ) -> Result<Option<http::logs::LogsApi>> {
     let cfg = &config.logs;
-    let heap = budget.share("logs_index_writer", 0.15) as usize;
+    let heap = budget.share("logs_index_writer", 0.12) as usize;
     // Tantivy needs at least 15 MB of heap per indexing thread.
     let threads = if heap >= 64 << 20 { 2 } else { 1 };
     let settings = logs::pipeline::Settings {
@@ -291,8 +311,9 @@ async fn start_logs(
         max_disk: cfg.max_disk.bytes(),
         writer_heap: heap.max(threads * (16 << 20)),
         writer_threads: threads,
-        max_backlog: cfg.max_backlog.bytes().min(budget.share("logs_backlog", 0.05)),
+        max_backlog: cfg.max_backlog.bytes().min(budget.share("logs_backlog", 0.04)),
         tail_buffer: cfg.tail_buffer as usize,
+        pressure: budget.pressure_flag(),
     };
     let opened = Instant::now();
     let registry_for_open = registry.clone();
@@ -357,7 +378,7 @@ async fn start_logs(
     }
     let limits = logs::search::Limits {
         timeout: cfg.search_timeout.get(),
-        memory: cfg.search_memory.bytes().min(budget.share("logs_search", 0.10)),
+        memory: cfg.search_memory.bytes().min(budget.share("logs_search", 0.06)),
         buckets: 65_000,
         window: cfg.search_window as usize,
     };

@@ -24,10 +24,6 @@ use crate::tsdb::{Incoming, Store};
 
 /// Bytes read per syscall on a plaintext connection.
 const READ_CHUNK: usize = 256 << 10;
-/// Above this many unflushed points, a connection flushes before reading more:
-/// the sender is slowed down (TCP backpressure) instead of memory growing.
-/// 4M points is 64 MiB of head.
-pub const MAX_PENDING: usize = 4 << 20;
 
 /// What a listener needs: the store, its counters and its limits.
 #[derive(Clone)]
@@ -36,9 +32,24 @@ pub struct Sink {
     pub stats: Arc<InputStats>,
     pub max_line: usize,
     pub max_frame: usize,
+    /// The memory budget's pressure flag (telemetry::memory).
+    pub pressure: Arc<AtomicBool>,
 }
 
 impl Sink {
+    /// Before a TCP read: while the process is at its memory pressure mark,
+    /// the sender waits (TCP backpressure) instead of memory growing.
+    /// False when the appliance is stopping.
+    fn wait_for_memory(&self, stopping: &AtomicBool) -> bool {
+        while self.pressure.load(Ordering::Relaxed) {
+            if stopping.load(Ordering::Acquire) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Stores parsed points; counts what the store refused.
     fn store(&self, points: &[Point<'_>]) {
         if points.is_empty() {
@@ -61,10 +72,13 @@ impl Sink {
                 self.stats.received(outcome.accepted);
                 self.stats.dropped(DropReason::TooOld, outcome.too_old);
                 self.stats.dropped(DropReason::Future, outcome.future);
+                self.stats.dropped(DropReason::SeriesLimit, outcome.refused);
             }
             Err(e) => tracing::error!(input = self.stats.input(), error = %e, "cannot store points"),
         }
-        if self.store.pending() > MAX_PENDING
+        // Past the head's bound, the connection flushes before reading more:
+        // the sender is slowed down (TCP backpressure) instead of memory growing.
+        if self.store.head_full()
             && let Err(e) = self.store.flush(now)
         {
             tracing::error!(error = %e, "flush under backpressure failed");
@@ -85,6 +99,9 @@ pub fn serve_plaintext(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool
             }
             skipping = true;
             filled = 0;
+        }
+        if !sink.wait_for_memory(stopping) {
+            break;
         }
         let n = match stream.read(&mut buf[filled..]) {
             Ok(0) => break,
@@ -143,7 +160,7 @@ pub fn plaintext_lines(bytes: &[u8], sink: &Sink) {
 pub fn serve_pickle(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
     loop {
         let mut len = [0u8; 4];
-        if !read_exact(&mut stream, &mut len, stopping) {
+        if !sink.wait_for_memory(stopping) || !read_exact(&mut stream, &mut len, stopping) {
             return;
         }
         let len = u32::from_be_bytes(len) as usize;
@@ -198,6 +215,11 @@ pub fn serve_udp(socket: UdpSocket, sink: &Sink, stop: &watch::Receiver<bool>) {
     let mut buf = vec![0u8; 65_536];
     while !*stop.borrow() {
         match socket.recv(&mut buf) {
+            Ok(n) if sink.pressure.load(Ordering::Relaxed) => {
+                // No acknowledgement to withhold: shed, and count the lines.
+                let lines = buf[..n].split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
+                sink.stats.dropped(DropReason::Memory, lines as u64);
+            }
             Ok(n) => plaintext_lines(&buf[..n], sink),
             Err(e) if is_idle(&e) => {}
             Err(e) => {

@@ -24,6 +24,17 @@ pub struct Config {
     pub max_pickle_frame: Size,
     pub schemas: Vec<SchemaRule>,
     pub aggregation: Vec<AggregationRule>,
+    /// Per-prefix series limits, the cardinality guard (none by default).
+    #[serde(default)]
+    pub series_limits: Vec<SeriesLimit>,
+}
+
+/// At most `max_series` series whose names start with `prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesLimit {
+    pub prefix: String,
+    pub max_series: u64,
 }
 
 /// One storage-schemas.conf section.
@@ -53,6 +64,14 @@ impl Config {
         }
         if self.max_pickle_frame.bytes() < 1024 || self.max_pickle_frame.bytes() > 256 << 20 {
             problems.push(Problem::new("carbon.max_pickle_frame", format!("{} is outside 1KiB..256MiB", self.max_pickle_frame)));
+        }
+        for (i, limit) in self.series_limits.iter().enumerate() {
+            if limit.prefix.is_empty() {
+                problems.push(Problem::new(
+                    format!("carbon.series_limits[{i}].prefix"),
+                    "is empty; a limit on every series is memory.limit's job",
+                ));
+            }
         }
         if let Err(mut more) = self.rules() {
             problems.append(&mut more);

@@ -47,5 +47,6 @@ pub async fn cardinality(State(state): State<AppState>, RawQuery(q): RawQuery) -
             json!({"prefix": prefix, "series": series, "growth_1h": growth(3600), "growth_24h": growth(86_400)})
         })
         .collect();
-    Ok(Json(json!({"depth": depth, "total": total, "prefixes": prefixes})))
+    let limits = state.backends.store.limits();
+    Ok(Json(json!({"depth": depth, "total": total, "prefixes": prefixes, "limits": limits})))
 }

@@ -54,7 +54,7 @@ pub fn decoded_body(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Byte
 
 pub fn ingest_error(e: IngestError) -> ApiError {
     match e {
-        IngestError::Overloaded { .. } => ApiError::TooManyRequests(e.to_string()),
+        IngestError::Overloaded { .. } | IngestError::Memory => ApiError::TooManyRequests(e.to_string()),
         IngestError::Wal(_) => ApiError::Unavailable(e.to_string()),
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::event::{Parsed, from_json_line};
 use super::inputs::{gelf, resp, syslog};
-use super::pipeline::{Logs, Op};
+use super::pipeline::{IngestError, Logs, Op};
 use super::time::now_ms;
 use crate::listen::{POLL, is_idle};
 use crate::telemetry::{DropReason, InputStats};
@@ -82,6 +82,7 @@ impl Input {
         let n = ops.len() as u64;
         match self.logs.admit().and_then(|()| self.logs.submit(ops)) {
             Ok(_) => self.stats.received(n),
+            Err(IngestError::Memory) => self.stats.dropped(DropReason::Memory, n),
             Err(_) => self.stats.dropped(DropReason::Overload, n),
         }
     }

@@ -10,7 +10,7 @@
 //! drops and counts.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ use crate::telemetry::{Counter, Gauge, Registry};
 pub enum IngestError {
     #[error("log indexing is behind ({queued} bytes waiting); retry")]
     Overloaded { queued: u64 },
+    #[error("the appliance is at the pressure mark of memory.limit; retry")]
+    Memory,
     #[error(transparent)]
     Wal(#[from] WalError),
 }
@@ -58,6 +60,8 @@ pub struct Settings {
     pub max_backlog: u64,
     /// Events a live tail reader may fall behind before it skips ahead.
     pub tail_buffer: usize,
+    /// The memory budget's pressure flag: set, no batch is admitted.
+    pub pressure: Arc<AtomicBool>,
 }
 
 /// Events with an Elasticsearch id accepted since the last commit, by id:
@@ -72,6 +76,7 @@ pub struct Logs {
     pub index: Arc<LogIndex>,
     backlog: Arc<AtomicU64>,
     max_backlog: u64,
+    pressure: Arc<AtomicBool>,
     recent: Arc<Recent>,
     /// Held across a `_bulk` request's reads of ids and its submission.
     pub id_lock: Mutex<()>,
@@ -147,6 +152,7 @@ impl Logs {
             index: index.clone(),
             backlog: backlog.clone(),
             max_backlog: settings.max_backlog,
+            pressure: settings.pressure.clone(),
             recent: recent.clone(),
             id_lock: Mutex::new(()),
             threads: Mutex::new(vec![wal_thread]),
@@ -164,8 +170,12 @@ impl Logs {
     }
 
     /// Whether a new batch may come in: refused while indexing is too far
-    /// behind. Inputs that can wait wait for this; the others drop.
+    /// behind, or the process is near its memory limit. Inputs that can
+    /// wait wait for this; the others drop.
     pub fn admit(&self) -> Result<(), IngestError> {
+        if self.pressure.load(Ordering::Relaxed) {
+            return Err(IngestError::Memory);
+        }
         let queued = self.backlog.load(Ordering::Relaxed);
         if queued > self.max_backlog {
             return Err(IngestError::Overloaded { queued });
@@ -447,6 +457,7 @@ mod tests {
             writer_threads: 1,
             max_backlog,
             tail_buffer: 16,
+            pressure: Arc::default(),
         };
         Logs::open(settings, &Registry::new()).unwrap()
     }

@@ -60,6 +60,10 @@ pub fn bin_name(bound: f64) -> String {
     if bound.is_infinite() { "bin_inf".into() } else { format!("bin_{}", jsnum::to_string(bound)).replacen('.', "_", 1) }
 }
 
+/// What one key costs held, estimated: its map entry, its name, and its
+/// aggregate (a timer's exact samples come from `exact_pool`, not this).
+pub const KEY_BYTES: usize = 256;
+
 /// foldhash with a per-process seed: several times faster than std's SipHash
 /// on short keys, and still keyed against collision flooding.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;

@@ -108,7 +108,9 @@ impl Config {
 
     /// The aggregator's settings; `exact_pool` is how many exact timer samples
     /// the memory budget's statsd share holds.
-    pub fn settings(&self, exact_pool: usize) -> aggregate::Settings {
+    /// The aggregation's settings; `max_keys` is what statsd's share of the
+    /// memory budget holds, and bounds `max_series` from above.
+    pub fn settings(&self, exact_pool: usize, max_keys: usize) -> aggregate::Settings {
         let delete = |flag: Option<bool>| flag.unwrap_or(self.delete_idle_stats);
         aggregate::Settings {
             interval_s: self.flush_interval.get().as_secs_f64(),
@@ -120,7 +122,7 @@ impl Config {
             delete_sets: delete(self.delete_sets),
             gauges_max_ttl: self.gauges_max_ttl,
             h_as_timer: self.h_as_timer,
-            max_series: usize::try_from(self.max_series).unwrap_or(usize::MAX),
+            max_series: usize::try_from(self.max_series).unwrap_or(usize::MAX).min(max_keys),
             timer_exact_samples: usize::try_from(self.timer_exact_samples).unwrap_or(usize::MAX),
             exact_pool,
             histograms: self

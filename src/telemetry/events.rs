@@ -23,6 +23,9 @@ pub enum DropReason {
     SeriesLimit,
     /// Part of a message that never completed (GELF chunks past their timeout).
     Incomplete,
+    /// Received while the process was at the pressure mark of memory.limit
+    /// (inputs without acknowledgement; the others push back instead).
+    Memory,
 }
 
 impl DropReason {
@@ -34,6 +37,7 @@ impl DropReason {
             DropReason::Overload => "overload",
             DropReason::SeriesLimit => "series_limit",
             DropReason::Incomplete => "incomplete",
+            DropReason::Memory => "memory",
         }
     }
 }
@@ -43,7 +47,7 @@ pub struct InputStats {
     input: &'static str,
     received: Counter,
     bad: Counter,
-    dropped: [Counter; 6],
+    dropped: [Counter; 7],
     connections: Gauge,
     limiter: RateLimit,
 }
@@ -58,6 +62,7 @@ impl InputStats {
             DropReason::Overload,
             DropReason::SeriesLimit,
             DropReason::Incomplete,
+            DropReason::Memory,
         ]
         .map(|r| {
             registry.counter(

@@ -3,13 +3,35 @@
 //! the resident set size as the kernel reports it.
 //!
 //! Shares are decided once at start; this module records them so `/api/status`
-//! can show where the budget went. Enforcement lives with each share's owner.
+//! can show where the budget went. Each share's owner keeps within it (the
+//! stores evict or refuse, the queues push back). The governor is the
+//! backstop for what no share covers (allocator slack, thread stacks, mapped
+//! index files): it samples the resident set every 100 ms, and above
+//! [`PRESSURE`] of the limit it raises the pressure flag, under which every
+//! ingest path sheds load as it would when its own queue is full (TCP stops
+//! reading, HTTP answers 429, RESP an error, UDP drops and counts), until the
+//! resident set is back under [`RELIEF`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::registry::{Counter, Registry};
+
+/// The fraction of the limit above which ingest is shed.
+pub const PRESSURE: f64 = 0.90;
+/// The fraction of the limit below which shedding stops.
+pub const RELIEF: f64 = 0.85;
+/// How often the governor samples the resident set.
+const SAMPLE: Duration = Duration::from_millis(100);
 
 /// Reads what one owner's subsystems hold now: (subsystem, bytes).
 type Probe = Box<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
+/// Gives back what an owner can spare (caches, idle state) under pressure.
+type Reliever = Box<dyn Fn() + Send + Sync>;
 
 /// The budget, shared by clone.
 #[derive(Clone)]
@@ -17,6 +39,8 @@ pub struct Budget {
     limit: u64,
     shares: Arc<Mutex<BTreeMap<&'static str, u64>>>,
     probes: Arc<Mutex<Vec<Probe>>>,
+    relievers: Arc<Mutex<Vec<Reliever>>>,
+    pressure: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -27,7 +51,59 @@ impl std::fmt::Debug for Budget {
 
 impl Budget {
     pub fn new(limit: u64) -> Budget {
-        Budget { limit, shares: Arc::default(), probes: Arc::default() }
+        Budget { limit, shares: Arc::default(), probes: Arc::default(), relievers: Arc::default(), pressure: Arc::default() }
+    }
+
+    /// True while the resident set is near the limit: ingest sheds load.
+    pub fn under_pressure(&self) -> bool {
+        self.pressure.load(Ordering::Relaxed)
+    }
+
+    /// The flag the ingest paths read, for owners that outlive a borrow.
+    pub fn pressure_flag(&self) -> Arc<AtomicBool> {
+        self.pressure.clone()
+    }
+
+    /// Registers what an owner gives back under pressure: called when the
+    /// pressure flag rises and every second while it stays up.
+    pub fn on_pressure(&self, relieve: impl Fn() + Send + Sync + 'static) {
+        self.relievers.lock().expect("budget lock poisoned").push(Box::new(relieve));
+    }
+
+    fn relieve(&self) {
+        for relieve in self.relievers.lock().expect("budget lock poisoned").iter() {
+            relieve();
+        }
+    }
+
+    /// Samples the resident set until `stop`, raising and lowering the
+    /// pressure flag, and asking the owners to give back what they can
+    /// spare while it is up.
+    pub fn govern(&self, registry: &Registry, stop: &watch::Receiver<bool>) {
+        let episodes: Counter = registry.counter(
+            "instantops_memory_pressure_total",
+            "Times the resident set reached the pressure mark of memory.limit and ingest began to shed.",
+            &[],
+        );
+        let (high, low) = ((self.limit as f64 * PRESSURE) as u64, (self.limit as f64 * RELIEF) as u64);
+        let mut relieved = std::time::Instant::now();
+        crate::schedule::every(SAMPLE, stop, || {
+            let rss = rss_bytes();
+            let pressed = self.under_pressure();
+            if !pressed && rss > high {
+                self.pressure.store(true, Ordering::Relaxed);
+                episodes.inc();
+                tracing::warn!(rss, limit = self.limit, "memory pressure: shedding ingest");
+                self.relieve();
+                relieved = std::time::Instant::now();
+            } else if pressed && rss >= low && relieved.elapsed() >= Duration::from_secs(1) {
+                self.relieve();
+                relieved = std::time::Instant::now();
+            } else if pressed && rss < low {
+                self.pressure.store(false, Ordering::Relaxed);
+                tracing::info!(rss, limit = self.limit, "memory pressure over");
+            }
+        });
     }
 
     pub fn limit(&self) -> u64 {

@@ -111,6 +111,21 @@ pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<Stri
     Ok(out)
 }
 
+/// How many series names start with `prefix`.
+pub fn count_with_prefix(db: &DB, prefix: &str) -> Result<u64, StoreError> {
+    let start = keys::name(prefix);
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(&start) {
+        opts.set_iterate_upper_bound(end);
+    }
+    let mut count = 0;
+    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+        item?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// How many series names there are per prefix of their first `depth` nodes
 /// (tagged series by their name before `;`), reading the names without
 /// keeping them.

@@ -7,6 +7,7 @@ pub mod chunk;
 pub mod chunk_cache;
 pub mod index;
 pub mod keys;
+pub mod limits;
 pub mod rollup;
 pub mod schema;
 pub mod store;

@@ -46,15 +46,45 @@ struct Window {
 #[derive(Default)]
 pub struct Windows {
     open: HashMap<(SeriesId, u8), Window>,
+    /// What `open` holds, estimated.
+    bytes: usize,
+}
+
+/// A window's cost beyond its slots: the map entry and the slots' allocation.
+const WINDOW_BYTES: usize = 64;
+
+fn window_bytes(slots: usize) -> usize {
+    WINDOW_BYTES + slots * std::mem::size_of::<f64>()
 }
 
 impl Windows {
+    /// What the open windows hold, estimated.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops the windows of the series `forget` picks; a later write to one
+    /// reads its window back from the stored points.
+    pub fn forget(&mut self, forget: impl Fn(SeriesId) -> bool) {
+        let bytes = &mut self.bytes;
+        self.open.retain(|(id, _), window| {
+            let keep = !forget(*id);
+            if !keep {
+                *bytes -= window_bytes(window.slots.len());
+            }
+            keep
+        });
+    }
+
     /// Marks a series as created in this process: nothing of it is stored yet.
     pub fn created(&mut self, id: SeriesId, policy: &Policy) {
         for level in 1..policy.archives.len() {
             let slots = slot_count(policy, level);
             let window = Window { start: 0, slots: vec![f64::NAN; slots].into(), finer_high_water: Some(0) };
-            self.open.insert((id, level as u8), window);
+            if let Some(old) = self.open.insert((id, level as u8), window) {
+                self.bytes -= window_bytes(old.slots.len());
+            }
+            self.bytes += window_bytes(slots);
         }
     }
 
@@ -70,10 +100,10 @@ impl Windows {
             let touched: BTreeSet<u32> = writes.range((finer, 0)..=(finer, u32::MAX)).map(|((_, ts), _)| ts - ts % step).collect();
             for start in touched {
                 let slots = slot_count(policy, level);
-                let window = self.open.entry((id, level as u8)).or_insert_with(|| Window {
-                    start: u32::MAX,
-                    slots: vec![f64::NAN; slots].into(),
-                    finer_high_water: None,
+                let bytes = &mut self.bytes;
+                let window = self.open.entry((id, level as u8)).or_insert_with(|| {
+                    *bytes += window_bytes(slots);
+                    Window { start: u32::MAX, slots: vec![f64::NAN; slots].into(), finer_high_water: None }
                 });
                 if window.finer_high_water.is_none() {
                     // First touch since start: learn how far the stored data goes.

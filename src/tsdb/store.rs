@@ -11,12 +11,20 @@
 //! WriteBatch with the WAL on. So a `kill -9` loses at most the points of the
 //! last flush interval, and an orderly stop loses nothing.
 //!
+//! Memory: the head's name map and the rollup windows are a cache of the
+//! catalog and of stored points, kept within `Tuning::series_bytes`. Past it,
+//! a flush forgets the series idle longest (the next point of one reads the
+//! catalog again, its next rollup the stored points); when every series is
+//! busy, new series are refused and counted until there is room. The pending
+//! points are bounded by `Tuning::head_points`: the TCP inputs flush before
+//! reading more past it.
+//!
 //! Read path: `fetch` picks the archive as whisper does and overlays the
 //! pending points on what RocksDB returns, so a point is readable at once.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options, ReadOptions, WriteBatch};
@@ -24,11 +32,15 @@ use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressio
 use super::chunk_cache::{ChunkCache, Key, Points};
 use super::index::{self, SeriesRecord};
 use super::keys::{self, SeriesId};
+use super::limits::{Limit, Limits, Usage};
 use super::rollup::{Stored, Windows, Writes};
 use super::schema::{Policy, Rules};
 use super::value;
 use super::{Fetched, StoreError};
 use crate::telemetry::{Counter, Gauge, Registry};
+
+mod catalog;
+mod memory;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -43,6 +55,8 @@ pub const MAX_FUTURE_S: u32 = 600;
 /// Flush planning runs on this many threads, one shard of series each: the
 /// machine's two cores (ingest threads sleep on backpressure meanwhile).
 const FLUSH_SHARDS: usize = 2;
+/// A flush writes its operands to RocksDB in batches of about this size.
+const WRITE_SLICE: usize = 4 << 20;
 
 /// How the store is sized; shares of the memory budget.
 #[derive(Clone, Debug)]
@@ -51,7 +65,31 @@ pub struct Tuning {
     pub memtable_bytes: usize,
     /// Decoded chunks kept for repeated reads (`chunk_cache.rs`).
     pub chunk_cache_bytes: usize,
+    /// The head's series map and the rollup windows (module docs).
+    pub series_bytes: usize,
+    /// Unflushed points past which ingest flushes before taking more.
+    pub head_points: usize,
+    /// Per-prefix series limits.
+    pub limits: Vec<Limit>,
 }
+
+impl Default for Tuning {
+    /// Small caches and room for a million series: tests and tools.
+    fn default() -> Tuning {
+        Tuning {
+            block_cache_bytes: 8 << 20,
+            memtable_bytes: 8 << 20,
+            chunk_cache_bytes: 8 << 20,
+            series_bytes: 256 << 20,
+            head_points: 4 << 20,
+            limits: Vec::new(),
+        }
+    }
+}
+
+/// What a series costs in the head's maps beyond its name: the map entries
+/// (hash table slots at 7/8 load) and the name's allocation.
+const SERIES_ENTRY_BYTES: usize = 80;
 
 /// A point to ingest: canonical name, timestamp (epoch s), value.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +105,9 @@ pub struct Ingested {
     pub accepted: u64,
     pub too_old: u64,
     pub future: u64,
+    /// Points of new series refused: a per-prefix limit, or the series share
+    /// of the memory budget full of busy series.
+    pub refused: u64,
 }
 
 pub struct Store {
@@ -84,6 +125,12 @@ pub struct Store {
     clock: Arc<AtomicU32>,
     cache: ChunkCache,
     stats: Stats,
+    series_bytes: usize,
+    head_points: usize,
+    /// Set when a flush could not bring the series maps within
+    /// `series_bytes`: new series are refused until one can.
+    full: AtomicBool,
+    limits: Limits,
 }
 
 #[derive(Default)]
@@ -92,7 +139,7 @@ struct Head {
     /// SipHash on these short keys, and still not predictable by a sender
     /// who wants to collide names.
     /// The value carries the policy slot too, so a point costs one lookup.
-    ids: FastMap<Box<str>, (SeriesId, u16)>,
+    ids: FastMap<Box<str>, Entry>,
     /// Policy per active series, by index into `policies`.
     active: FastMap<SeriesId, u16>,
     policies: Vec<Arc<Policy>>,
@@ -103,6 +150,18 @@ struct Head {
     flushing: Arc<Vec<Pending>>,
     created: Vec<(SeriesId, Box<str>, u16)>,
     next_id: SeriesId,
+    /// Flushes started so far; an entry last touched before the current one
+    /// has no pending point and may be forgotten.
+    generation: u32,
+    /// What `ids` and `active` hold, estimated.
+    bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: SeriesId,
+    slot: u16,
+    touched: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +176,8 @@ struct Stats {
     too_old: Counter,
     future: Counter,
     series_created: Counter,
+    refused_memory: Counter,
+    evicted: Counter,
     flushes: Counter,
     active_series: Gauge,
     pending: Gauge,
@@ -167,11 +228,22 @@ impl Store {
             too_old: registry.counter("instantops_tsdb_dropped_total", "Points dropped by the store.", &[("reason", "too_old")]),
             future: registry.counter("instantops_tsdb_dropped_total", "Points dropped by the store.", &[("reason", "future")]),
             series_created: registry.counter("instantops_tsdb_series_created_total", "Series created.", &[]),
+            refused_memory: registry.counter("instantops_tsdb_dropped_total", "Points dropped by the store.", &[("reason", "memory")]),
+            evicted: registry.counter(
+                "instantops_tsdb_series_evicted_total",
+                "Idle series forgotten by the head to stay within its memory share (read back from the catalog when written again).",
+                &[],
+            ),
             flushes: registry.counter("instantops_tsdb_flushes_total", "Head flushes into RocksDB.", &[]),
-            active_series: registry.gauge("instantops_tsdb_active_series", "Series touched since start.", &[]),
+            active_series: registry.gauge("instantops_tsdb_active_series", "Series held in the head.", &[]),
             pending: registry.gauge("instantops_tsdb_pending_points", "Points ingested but not yet flushed.", &[]),
         };
+        let limits = Limits::open(&db, &tuning.limits, registry)?;
         Ok(Store {
+            series_bytes: tuning.series_bytes,
+            head_points: tuning.head_points,
+            full: AtomicBool::new(false),
+            limits,
             db: Arc::new(db),
             rules,
             head: Mutex::new(Head { next_id, ..Head::default() }),
@@ -206,9 +278,14 @@ impl Store {
         let mut misses: Vec<Incoming<'_>> = Vec::new();
         {
             let mut head = self.head.lock().expect("head lock poisoned");
+            let generation = head.generation;
             for p in points {
-                match head.ids.get(p.name).copied() {
-                    Some((id, slot)) => self.push(&mut head, id, slot, p, now, &mut outcome),
+                match head.ids.get_mut(p.name) {
+                    Some(entry) => {
+                        entry.touched = generation;
+                        let (id, slot) = (entry.id, entry.slot);
+                        self.push(&mut head, id, slot, p, now, &mut outcome);
+                    }
                     None => misses.push(*p),
                 }
             }
@@ -230,13 +307,26 @@ impl Store {
             known.insert(p.name, found);
         }
         let mut head = self.head.lock().expect("head lock poisoned");
+        let generation = head.generation;
         for p in &misses {
-            let (id, slot) = match head.ids.get(p.name).copied() {
-                Some(known) => known,
+            let (id, slot) = match head.ids.get_mut(p.name) {
+                Some(entry) => {
+                    entry.touched = generation;
+                    (entry.id, entry.slot)
+                }
                 None => {
                     let (id, slot) = match known.get(p.name).and_then(Option::as_ref) {
                         Some((id, policy)) => (*id, intern(&mut head, policy)),
                         None => {
+                            if self.full.load(Ordering::Relaxed) {
+                                outcome.refused += 1;
+                                self.stats.refused_memory.inc();
+                                continue;
+                            }
+                            if !self.limits.admit(p.name) {
+                                outcome.refused += 1;
+                                continue;
+                            }
                             let id = head.next_id;
                             head.next_id += 1;
                             let slot = intern(&mut head, &self.rules.policy(p.name));
@@ -245,7 +335,8 @@ impl Store {
                             (id, slot)
                         }
                     };
-                    head.ids.insert(p.name.into(), (id, slot));
+                    head.bytes += p.name.len() + SERIES_ENTRY_BYTES;
+                    head.ids.insert(p.name.into(), Entry { id, slot, touched: generation });
                     head.active.insert(id, slot);
                     (id, slot)
                 }
@@ -277,12 +368,19 @@ impl Store {
         self.head.lock().expect("head lock poisoned").pending.len()
     }
 
+    /// Whether the pending points reached `Tuning::head_points`: an input
+    /// that can wait flushes before taking more.
+    pub fn head_full(&self) -> bool {
+        self.pending() >= self.head_points
+    }
+
     /// Moves every pending point into RocksDB. Safe to call from any thread;
     /// flushes run one at a time.
     pub fn flush(&self, now: u32) -> Result<usize, StoreError> {
         let _one_at_a_time = self.flush_lock.lock().expect("flush lock poisoned");
         let (batch_points, created) = {
             let mut head = self.head.lock().expect("head lock poisoned");
+            head.generation = head.generation.wrapping_add(1);
             let taken = Arc::new(std::mem::take(&mut head.pending));
             head.flushing = taken.clone();
             let created: Vec<(SeriesId, Box<str>, Arc<Policy>)> = std::mem::take(&mut head.created)
@@ -339,6 +437,11 @@ impl Store {
                             let writes = self.plan_writes(&mut windows, id, policy, &points[start..end], now)?;
                             put_operands(&mut batch, chunks, id, policy, &writes, &mut written);
                             start = end;
+                            // Written in slices: a whole flush's batch was the
+                            // largest transient buffer of the process.
+                            if batch.size_in_bytes() >= WRITE_SLICE {
+                                self.db.write(std::mem::take(&mut batch))?;
+                            }
                         }
                         self.db.write(batch)?;
                         self.cache.invalidate(&written);
@@ -353,6 +456,7 @@ impl Store {
         }
         let flushed = batch_points.len();
         self.head.lock().expect("head lock poisoned").flushing = Arc::new(Vec::new());
+        self.keep_series_within_share();
         self.stats.flushes.inc();
         self.stats.pending.set(self.pending() as i64);
         Ok(flushed)
@@ -497,8 +601,8 @@ impl Store {
     pub fn series(&self, name: &str) -> Result<Option<(SeriesId, Arc<Policy>)>, StoreError> {
         {
             let head = self.head.lock().expect("head lock poisoned");
-            if let Some((id, slot)) = head.ids.get(name) {
-                return Ok(Some((*id, head.policies[usize::from(*slot)].clone())));
+            if let Some(entry) = head.ids.get(name) {
+                return Ok(Some((entry.id, head.policies[usize::from(entry.slot)].clone())));
             }
         }
         match index::lookup(&self.db, name)? {
@@ -570,161 +674,6 @@ impl Store {
         Ok(Some(Fetched { start, step, values }))
     }
 
-    /// Series names under a prefix, sorted, at most `limit`: the index plus the
-    /// series created since the last flush (for `/metrics/find` and globs).
-    pub fn names_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        let fresh = self.unflushed_names(|name| name.starts_with(prefix));
-        let mut names = index::names_with_prefix(&self.db, prefix, limit)?;
-        if !fresh.is_empty() {
-            names.extend(fresh);
-            names.sort_unstable();
-            names.dedup();
-            names.truncate(limit);
-        }
-        Ok(names)
-    }
-
-    /// Names of the series created since the last flush (not in the index
-    /// yet) that pass `keep`.
-    fn unflushed_names(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
-        let head = self.head.lock().expect("head lock poisoned");
-        head.created.iter().filter(|(_, name, _)| keep(name)).map(|(_, name, _)| name.to_string()).collect()
-    }
-
-    /// Bytes held now: RocksDB's block cache and memtables, and the decoded-chunk cache.
-    pub fn memory(&self) -> [(&'static str, u64); 3] {
-        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
-        [
-            ("tsdb_block_cache", property("rocksdb.block-cache-usage")),
-            ("tsdb_memtables", property("rocksdb.cur-size-all-mem-tables")),
-            ("tsdb_chunk_cache", self.cache.bytes() as u64),
-        ]
-    }
-
-    /// Series per prefix of their first `depth` nodes, the unflushed included.
-    pub fn count_by_prefix(&self, depth: usize) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-        let mut counts = index::count_by_prefix(&self.db, depth)?;
-        for name in self.unflushed_names(|_| true) {
-            *counts.entry(index::prefix_of(&name, depth)).or_default() += 1;
-        }
-        Ok(counts)
-    }
-
-    /// The next nodes below a path prefix (`""` or ending with a dot), for
-    /// `/metrics/find` and globs: the index's, plus the series created since
-    /// the last flush.
-    pub fn children(&self, prefix: &str) -> Result<Vec<index::Child>, StoreError> {
-        let mut children = index::children(&self.db, prefix)?;
-        let fresh = self.unflushed_names(|name| name.starts_with(prefix) && !name.contains(';'));
-        if fresh.is_empty() {
-            return Ok(children);
-        }
-        for name in fresh {
-            let rest = &name[prefix.len()..];
-            let (child, below) = rest.split_once('.').map_or((rest, false), |(c, _)| (c, true));
-            if child.is_empty() {
-                continue;
-            }
-            let at = match children.binary_search_by(|c| c.name.as_str().cmp(child)) {
-                Ok(i) => i,
-                Err(i) => {
-                    children.insert(i, index::Child { name: child.to_string(), ..index::Child::default() });
-                    i
-                }
-            };
-            if below { children[at].branch = true } else { children[at].leaf = true }
-        }
-        Ok(children)
-    }
-
-    /// Whether `path` is a series and whether series go on below it.
-    pub fn node(&self, path: &str) -> Result<index::Child, StoreError> {
-        let mut node = index::node(&self.db, path)?;
-        let below = format!("{path}.");
-        for name in self.unflushed_names(|name| name == path || name.starts_with(&below)) {
-            if name == path { node.leaf = true } else { node.branch = true }
-        }
-        Ok(node)
-    }
-
-    /// Every tag name of tagged series (`name` included), sorted.
-    pub fn tag_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names = index::tag_names(&self.db)?;
-        for name in self.unflushed_names(|name| name.contains(';')) {
-            names.extend(index::tags(&name).into_iter().map(|(k, _)| k.to_string()));
-        }
-        names.sort_unstable();
-        names.dedup();
-        Ok(names)
-    }
-
-    /// The values of a tag and how many series carry each, sorted by value.
-    pub fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, StoreError> {
-        let mut values = index::tag_values(&self.db, tag)?;
-        for name in self.unflushed_names(|name| name.contains(';')) {
-            for (k, v) in index::tags(&name) {
-                if k != tag {
-                    continue;
-                }
-                match values.binary_search_by(|(x, _)| x.as_str().cmp(v)) {
-                    Ok(i) => values[i].1 += 1,
-                    Err(i) => values.insert(i, (v.to_string(), 1)),
-                }
-            }
-        }
-        Ok(values)
-    }
-
-    /// Stores an annotation event (graphite-web's `POST /events`, DogStatsD
-    /// `_e`) and returns its id; written through RocksDB's WAL before it returns.
-    pub fn add_event(&self, when: i64, body: &[u8]) -> Result<u32, StoreError> {
-        let _serial = self.event_lock.lock().expect("event lock poisoned");
-        let key = keys::meta("next_event");
-        let id = match self.db.get_pinned(&key)? {
-            Some(v) => u32::from_le_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next event id".into()))?),
-            None => 1,
-        };
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.put(keys::event(when, id), body);
-        batch.put(&key, (id + 1).to_le_bytes());
-        self.db.write(batch)?;
-        Ok(id)
-    }
-
-    /// Events with `from <= when <= until`, oldest first: (when, id, body).
-    pub fn events(&self, from: i64, until: i64) -> Result<Vec<(i64, u32, Vec<u8>)>, StoreError> {
-        let start = keys::event(from, 0);
-        let mut opts = rocksdb::ReadOptions::default();
-        opts.set_iterate_upper_bound(keys::event(until.saturating_add(1), 0).to_vec());
-        let mut out = Vec::new();
-        for item in self.db.iterator_opt(rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward), opts) {
-            let (k, v) = item?;
-            if let Some((when, id)) = keys::parse_event(&k) {
-                out.push((when, id, v.to_vec()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Names of the series with `tag=value` (tagged series only).
-    pub fn names_with_tag(&self, tag: &str, value: &str) -> Result<Vec<String>, StoreError> {
-        let mut names = Vec::new();
-        for id in index::series_with_tag(&self.db, tag, value)? {
-            if let Some(record) = index::record(&self.db, id)? {
-                names.push(record.name);
-            }
-        }
-        names.extend(self.unflushed_names(|name| index::tags(name).iter().any(|(k, v)| *k == tag && *v == value)));
-        names.sort_unstable();
-        names.dedup();
-        Ok(names)
-    }
-
-    /// Ids of series with `tag=value`.
-    pub fn series_with_tag(&self, tag: &str, value: &str) -> Result<Vec<SeriesId>, StoreError> {
-        index::series_with_tag(&self.db, tag, value)
-    }
-
     /// Flushes RocksDB's memtables and compacts everything (benchmarks, tests).
     pub fn compact(&self) -> Result<(), StoreError> {
         self.persist()?;
@@ -757,6 +706,11 @@ impl Store {
             None => self.db.property_int_value("rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0),
         };
         sst(None) + sst(Some(self.chunks()))
+    }
+
+    /// Each per-prefix series limit with what its prefix holds.
+    pub fn limits(&self) -> Vec<Usage> {
+        self.limits.usage()
     }
 
     /// Series held in the head.
@@ -860,13 +814,7 @@ mod tests {
     }
 
     fn open(dir: &Path, rules: Rules) -> Store {
-        Store::open(
-            dir,
-            rules,
-            &Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20, chunk_cache_bytes: 8 << 20 },
-            &Registry::new(),
-        )
-        .expect("open")
+        Store::open(dir, rules, &Tuning::default(), &Registry::new()).expect("open")
     }
 
     // A multiple of 60, so minute windows start at NOW - 120 and NOW - 60.
@@ -945,7 +893,51 @@ mod tests {
                 NOW,
             )
             .expect("ingest");
-        assert_eq!(got, Ingested { accepted: 1, too_old: 1, future: 1 });
+        assert_eq!(got, Ingested { accepted: 1, too_old: 1, future: 1, refused: 0 });
+    }
+
+    #[test]
+    fn idle_series_past_the_memory_share_are_forgotten_and_read_back_whole() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tuning = Tuning { series_bytes: 10_000, ..Tuning::default() };
+        let store = Store::open(dir.path(), rules("10s:1h,1m:1d", Method::Sum, 0.0), &tuning, &Registry::new()).expect("open");
+        let names: Vec<String> = (0..100).map(|i| format!("a.s{i:03}")).collect();
+        let at =
+            |ts: u32, value: f64| -> Vec<Incoming<'_>> { names.iter().map(|name| Incoming { name, ts: i64::from(ts), value }).collect() };
+        store.ingest(&at(NOW - 60, 1.0), NOW).expect("ingest");
+        store.flush(NOW).expect("flush");
+        let held = store.active_series();
+        assert!(held < 100, "100 series of ~370 bytes are over a 10 kB share, yet {held} are held");
+        assert!(store.series_memory() <= 10_000);
+        // Forgotten series are found again, under the same ids, with their
+        // rollup windows read back: the minute's sum includes the first point.
+        store.ingest(&at(NOW - 50, 2.0), NOW).expect("ingest");
+        store.flush(NOW).expect("flush");
+        for name in &names {
+            let fine = store.fetch(name, i64::from(NOW) - 70, i64::from(NOW), NOW).expect("fetch").expect("series");
+            assert_eq!(fine.values.iter().flatten().copied().collect::<Vec<_>>(), vec![1.0, 2.0], "{name}");
+            let coarse = store.fetch(name, i64::from(NOW) - 7200, i64::from(NOW), NOW).expect("fetch").expect("series");
+            let minute = coarse.values[((i64::from(NOW) - 60 - coarse.start) / 60) as usize];
+            assert_eq!(minute, Some(3.0), "{name}: the rollup saw both points");
+        }
+        assert_eq!(store.count_by_prefix(1).expect("count")["a"], 100, "no series was created twice");
+    }
+
+    #[test]
+    fn a_prefix_at_its_series_limit_refuses_new_series_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tuning = Tuning { limits: vec![Limit { prefix: "noisy.".into(), max: 2 }], ..Tuning::default() };
+        let store = Store::open(dir.path(), rules("10s:1h", Method::Average, 0.5), &tuning, &Registry::new()).expect("open");
+        let point = |name| Incoming { name, ts: i64::from(NOW), value: 1.0 };
+        let got = store.ingest(&[point("noisy.a"), point("noisy.b"), point("noisy.c"), point("quiet.a")], NOW).expect("ingest");
+        assert_eq!((got.accepted, got.refused), (3, 1));
+        store.flush(NOW).expect("flush");
+        drop(store);
+        // After a restart the limit counts what is stored; the held series still take points.
+        let store = Store::open(dir.path(), rules("10s:1h", Method::Average, 0.5), &tuning, &Registry::new()).expect("open");
+        let got = store.ingest(&[point("noisy.a"), point("noisy.d")], NOW + 10).expect("ingest");
+        assert_eq!((got.accepted, got.refused), (1, 1));
+        assert_eq!(store.limits()[0].series, 2);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::harness::{Appliance, eventually, now, open_store, python};
+use crate::harness::{Appliance, Options, eventually, now, open_store, python};
 
 /// Polls /api/status until `key` reaches `want`.
 fn wait_counter(app: &Appliance, key: &str, want: f64) {
@@ -195,4 +195,23 @@ fn an_orderly_stop_right_after_receipt_loses_nothing() {
     for i in 0..500 {
         assert_eq!(value_at(&store, &format!("stop.s{i}"), t), Some(i as f64));
     }
+}
+
+#[test]
+fn a_prefix_series_limit_refuses_and_counts_new_series_and_keeps_the_rest() {
+    let config = "[[carbon.series_limits]]\nprefix = \"noisy.\"\nmax_series = 3\n";
+    let app = Appliance::start_with(Options::default().config(config));
+    let t = now() - 60;
+    let lines: String = (0..10).map(|i| format!("noisy.s{i} {i} {t}\nquiet.s{i} {i} {t}\n")).collect();
+    app.send_tcp("carbon_tcp", lines.as_bytes());
+    wait_counter(&app, "instantops_received_total{input=\"carbon_tcp\"}", 13.0);
+    assert_eq!(app.counter("instantops_dropped_total{input=\"carbon_tcp\",reason=\"series_limit\"}"), 7.0);
+    let cardinality = app.get("/api/cardinality").json();
+    assert_eq!(cardinality["limits"][0]["prefix"], "noisy.");
+    assert_eq!(cardinality["limits"][0]["series"], 3);
+    assert_eq!(cardinality["limits"][0]["refused_points"], 7);
+    let (_app, store) = stop(app);
+    assert_eq!(value_at(&store, "noisy.s2", t), Some(2.0));
+    assert_eq!(value_at(&store, "noisy.s3", t), None, "refused");
+    assert_eq!(value_at(&store, "quiet.s9", t), Some(9.0), "other prefixes are not limited");
 }

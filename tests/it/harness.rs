@@ -321,7 +321,7 @@ pub fn free_port() -> u16 {
 /// Opens the store of a stopped appliance, to read what it persisted.
 pub fn open_store(data_dir: &Path) -> instantops::tsdb::Store {
     let rules = instantops::tsdb::schema::Rules::new(Vec::new(), Vec::new());
-    let tuning = instantops::tsdb::Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20, chunk_cache_bytes: 8 << 20 };
+    let tuning = instantops::tsdb::Tuning::default();
     instantops::tsdb::Store::open(&data_dir.join("tsdb"), rules, &tuning, &instantops::telemetry::Registry::new())
         .expect("open the stopped appliance's store")
 }

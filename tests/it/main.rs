@@ -14,6 +14,7 @@ mod logs;
 mod python_repr;
 mod render_diff;
 mod skeleton;
+mod soak;
 mod statsd;
 mod statsd_diff;
 mod syslog_diff;

@@ -319,7 +319,7 @@ fn rules(policies: &[Policy; 2]) -> Rules {
 }
 
 fn open(dir: &Path, policies: &[Policy; 2]) -> Store {
-    let tuning = Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20, chunk_cache_bytes: 8 << 20 };
+    let tuning = Tuning::default();
     Store::open(dir, rules(policies), &tuning, &Registry::new()).expect("open store")
 }
 

@@ -91,7 +91,7 @@ impl Scenario {
 /// `rules`), returning every fetch's result in order.
 fn run_store(scenario: &Scenario, name: &str, rules: Rules) -> Vec<Option<Fetched>> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tuning = Tuning { block_cache_bytes: 8 << 20, memtable_bytes: 8 << 20, chunk_cache_bytes: 8 << 20 };
+    let tuning = Tuning::default();
     let store = Store::open(dir.path(), rules, &tuning, &Registry::new()).expect("open store");
     let mut out = Vec::new();
     for op in &scenario.ops {
