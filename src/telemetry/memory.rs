@@ -9,8 +9,9 @@
 //! index files): it samples the resident set every 100 ms, and above
 //! [`PRESSURE`] of the limit it raises the pressure flag, under which every
 //! ingest path sheds load as it would when its own queue is full (TCP stops
-//! reading, HTTP answers 429, RESP an error, UDP drops and counts), until the
-//! resident set is back under [`RELIEF`].
+//! reading, HTTP answers 429, RESP an error, carbon and log UDP drop and
+//! count; statsd's maps are bounded by their share and it is not shed), until
+//! the resident set is back under [`RELIEF`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +23,9 @@ use tokio::sync::watch;
 use super::registry::{Counter, Registry};
 
 /// The fraction of the limit above which ingest is shed.
-pub const PRESSURE: f64 = 0.90;
+pub const PRESSURE: f64 = 0.85;
 /// The fraction of the limit below which shedding stops.
-pub const RELIEF: f64 = 0.85;
+pub const RELIEF: f64 = 0.80;
 /// How often the governor samples the resident set.
 const SAMPLE: Duration = Duration::from_millis(100);
 
