@@ -42,6 +42,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "rss": memory::rss_bytes(),
             "subsystems": state.budget.shares(),
             "used": state.budget.used(),
+            "allocators": crate::telemetry::alloc::read(),
         },
         "bad_lines_seen": bad_lines_seen,
         "counters": counters,

@@ -107,5 +107,10 @@ fn combined_load_stays_under_the_memory_limit_and_loses_nothing_acknowledged() {
         (total == acknowledged).then_some(())
     });
     let status = app.status();
+    // The allocators' own totals: mimalloc serves the binary's Rust code,
+    // glibc's malloc RocksDB's C++.
+    let allocators = &status["memory"]["allocators"];
+    assert!(allocators["mimalloc_committed"].as_u64().is_some_and(|b| b > 1 << 20), "{allocators}");
+    assert!(allocators["malloc_in_use"].as_u64().is_some_and(|b| b > 1 << 20), "{allocators}");
     eprintln!("soak: peak {} MiB of 256, {acknowledged} acknowledged, {refused} refused, memory {}", peak >> 20, status["memory"]);
 }
