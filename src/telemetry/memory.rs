@@ -137,7 +137,13 @@ impl Budget {
 
 /// The resident set size in bytes, from /proc/self/status (0 where unavailable).
 pub fn rss_bytes() -> u64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    rss_of("self")
+}
+
+/// The resident set size of process `pid` ("self" for this one), from
+/// /proc/<pid>/status (0 where unavailable).
+pub fn rss_of(pid: &str) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

@@ -93,15 +93,20 @@ pub fn record(db: &DB, id: SeriesId) -> Result<Option<SeriesRecord>, StoreError>
     db.get_pinned(keys::series(id))?.map(|v| decode_record(&v)).transpose()
 }
 
-/// Every series name starting with `prefix`, in byte order, at most `limit`.
-pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-    let start = keys::name(prefix);
+/// The catalog entries whose keys start with `start`, in byte order (names,
+/// tags: every bounded scan of the catalog).
+fn keys_under<'a>(db: &'a DB, start: &[u8]) -> rocksdb::DBIteratorWithThreadMode<'a, DB> {
     let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&start) {
+    if let Some(end) = keys::prefix_end(start) {
         opts.set_iterate_upper_bound(end);
     }
+    db.iterator_opt(IteratorMode::From(start, Direction::Forward), opts)
+}
+
+/// Every series name starting with `prefix`, in byte order, at most `limit`.
+pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
-    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+    for item in keys_under(db, &keys::name(prefix)) {
         let (k, _) = item?;
         if out.len() >= limit {
             break;
@@ -113,13 +118,8 @@ pub fn names_with_prefix(db: &DB, prefix: &str, limit: usize) -> Result<Vec<Stri
 
 /// How many series names start with `prefix`.
 pub fn count_with_prefix(db: &DB, prefix: &str) -> Result<u64, StoreError> {
-    let start = keys::name(prefix);
-    let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&start) {
-        opts.set_iterate_upper_bound(end);
-    }
     let mut count = 0;
-    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+    for item in keys_under(db, &keys::name(prefix)) {
         item?;
         count += 1;
     }
@@ -130,13 +130,8 @@ pub fn count_with_prefix(db: &DB, prefix: &str) -> Result<u64, StoreError> {
 /// (tagged series by their name before `;`), reading the names without
 /// keeping them.
 pub fn count_by_prefix(db: &DB, depth: usize) -> Result<HashMap<String, u64>, StoreError> {
-    let start = keys::name("");
-    let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&start) {
-        opts.set_iterate_upper_bound(end);
-    }
     let mut out: HashMap<String, u64> = HashMap::new();
-    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+    for item in keys_under(db, &keys::name("")) {
         let (k, _) = item?;
         *out.entry(prefix_of(&String::from_utf8_lossy(&k[1..]), depth)).or_default() += 1;
     }
@@ -205,12 +200,7 @@ pub fn children(db: &DB, prefix: &str) -> Result<Vec<Child>, StoreError> {
 /// (branch): one point read and one seek.
 pub fn node(db: &DB, path: &str) -> Result<Child, StoreError> {
     let leaf = db.get_pinned(keys::name(path))?.is_some();
-    let below = keys::name(&format!("{path}."));
-    let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&below) {
-        opts.set_iterate_upper_bound(end);
-    }
-    let branch = db.iterator_opt(IteratorMode::From(&below, Direction::Forward), opts).next().transpose()?.is_some();
+    let branch = keys_under(db, &keys::name(&format!("{path}."))).next().transpose()?.is_some();
     Ok(Child { name: path.rsplit('.').next().unwrap_or(path).to_string(), leaf, branch })
 }
 
@@ -238,13 +228,8 @@ pub fn tag_names(db: &DB) -> Result<Vec<String>, StoreError> {
 
 /// The values of one tag with how many series carry each, sorted by value.
 pub fn tag_values(db: &DB, tag: &str) -> Result<Vec<(String, usize)>, StoreError> {
-    let start = keys::tag_prefix(tag, None);
-    let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&start) {
-        opts.set_iterate_upper_bound(end);
-    }
     let mut out: Vec<(String, usize)> = Vec::new();
-    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+    for item in keys_under(db, &keys::tag_prefix(tag, None)) {
         let (k, _) = item?;
         let Some((_, value, _)) = keys::parse_tag(&k) else { continue };
         match out.last_mut() {
@@ -257,13 +242,8 @@ pub fn tag_values(db: &DB, tag: &str) -> Result<Vec<(String, usize)>, StoreError
 
 /// Ids of the series whose tag `tag` equals `value`, ascending.
 pub fn series_with_tag(db: &DB, tag: &str, value: &str) -> Result<Vec<SeriesId>, StoreError> {
-    let start = keys::tag_prefix(tag, Some(value));
-    let mut opts = ReadOptions::default();
-    if let Some(end) = keys::prefix_end(&start) {
-        opts.set_iterate_upper_bound(end);
-    }
     let mut out = Vec::new();
-    for item in db.iterator_opt(IteratorMode::From(&start, Direction::Forward), opts) {
+    for item in keys_under(db, &keys::tag_prefix(tag, Some(value))) {
         let (k, _) = item?;
         if let Some((_, _, id)) = keys::parse_tag(&k) {
             out.push(id);

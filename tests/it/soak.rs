@@ -9,16 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use instantops::telemetry::memory::rss_of;
+
 use crate::harness::{Appliance, Options, bin, eventually};
 
 const LIMIT: u64 = 256 << 20;
 const LOAD: Duration = Duration::from_secs(20);
-
-fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
-    Some(kb * 1024)
-}
 
 #[test]
 fn combined_load_stays_under_the_memory_limit_and_loses_nothing_acknowledged() {
@@ -41,7 +37,8 @@ fn combined_load_stays_under_the_memory_limit_and_loses_nothing_acknowledged() {
         std::thread::spawn(move || {
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = rss_of(pid) {
+                let rss = rss_of(&pid.to_string());
+                if rss > 0 {
                     peak.fetch_max(rss, Ordering::Relaxed);
                     samples.push(rss >> 20);
                 }

@@ -41,14 +41,19 @@ impl Store {
 
     /// What the head's maps and the rollup windows hold, estimated.
     pub(super) fn series_memory(&self) -> usize {
-        let windows: usize = self.windows.iter().map(|w| w.lock().expect("windows lock poisoned").bytes()).sum();
+        let windows = self.window_bytes();
         self.head.lock().expect("head lock poisoned").bytes + windows
+    }
+
+    /// What the rollup windows of every shard hold, estimated.
+    fn window_bytes(&self) -> usize {
+        self.windows.iter().map(|w| w.lock().expect("windows lock poisoned").bytes()).sum()
     }
 
     /// Forgets idle series, longest idle first, until the series memory is
     /// at most `target`.
     fn forget_idle(&self, target: usize) {
-        let window_bytes: usize = self.windows.iter().map(|w| w.lock().expect("windows lock poisoned").bytes()).sum();
+        let window_bytes = self.window_bytes();
         let mut head = self.head.lock().expect("head lock poisoned");
         let used = head.bytes + window_bytes;
         let current = head.generation;
@@ -89,10 +94,10 @@ impl Store {
     pub fn memory(&self) -> [(&'static str, u64); 5] {
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let chunks = self.db.property_int_value_cf(self.chunks(), "rocksdb.cur-size-all-mem-tables").ok().flatten().unwrap_or(0);
-        let windows: usize = self.windows.iter().map(|w| w.lock().expect("windows lock poisoned").bytes()).sum();
-        let (series, pending) = {
+        let series = self.series_memory();
+        let pending = {
             let head = self.head.lock().expect("head lock poisoned");
-            (head.bytes + windows, (head.pending.capacity() + head.flushing.capacity()) * std::mem::size_of::<Pending>())
+            (head.pending.capacity() + head.flushing.capacity()) * std::mem::size_of::<Pending>()
         };
         [
             ("tsdb_block_cache", property("rocksdb.block-cache-usage")),
