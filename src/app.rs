@@ -21,7 +21,7 @@ use crate::telemetry::{Budget, InputStats, LogHandle, Registry, memory, udp};
 use crate::tsdb::limits::Limit;
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Store, Tuning};
-use crate::{alerts, http, listen, logs, statsd};
+use crate::{alerts, dashboards, http, listen, logs, statsd};
 
 /// Runs the appliance until a stop signal, then stops it in order.
 pub async fn run(config: Config, log: LogHandle) -> Result<()> {
@@ -77,6 +77,7 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     });
     start_statsd(&mut app, &config, &store, log_store, &registry, &budget).await?;
     let alerts = start_alerts(&mut app, &config, &store, logs.as_ref(), &registry).await?;
+    let dashboards = open_dashboards(&config).await?;
     let samples = Arc::new(crate::host::cardinality::Cardinality::default());
     if config.host.metrics || config.host.self_metrics {
         let collector = crate::host::Collector::new(store.clone(), samples.clone(), &registry, config.host.clone());
@@ -90,13 +91,21 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
 
     // The Elasticsearch API: a second HTTP server on the same log store. Each
     // server's state lists the listeners bound so far, itself included.
-    let state = |logs, listeners| {
+    let state = |logs: Option<http::logs::LogsApi>, listeners| {
+        let logs_on = logs.is_some();
         let backends = http::Backends {
             store: store.clone(),
             graphite: config.graphite.clone(),
             logs,
             alerts: Some(alerts.clone()),
             cardinality: samples.clone(),
+            dashboards: dashboards.clone(),
+            storage: http::Storage {
+                data_dir: std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()),
+                schemas: config.carbon.schemas.iter().map(|r| (r.pattern.clone(), r.retentions.clone())).collect(),
+                logs_retention_s: logs_on.then(|| config.logs.retention.get().as_secs()),
+                logs_max_disk: logs_on.then(|| config.logs.max_disk.bytes()),
+            },
         };
         http::AppState::new(registry.clone(), budget.clone(), log.clone(), config.http.token.clone(), listeners, backends)
     };
@@ -167,6 +176,19 @@ async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Re
         .context("the store's opening thread panicked")?
         .context("cannot open the time-series store")?;
     tracing::info!(ms = opened.elapsed().as_millis() as u64, "time-series store open");
+    Ok(Arc::new(store))
+}
+
+/// The saved dashboards; every write is durable before it is answered, so
+/// there is nothing to stop.
+async fn open_dashboards(config: &Config) -> Result<Arc<dashboards::DashboardStore>> {
+    let dir = config.data_dir.join("dashboards");
+    let settings = config.dashboards.clone();
+    let store = tokio::task::spawn_blocking(move || dashboards::DashboardStore::open(&dir, &settings))
+        .await
+        .context("the dashboard store's opening thread panicked")?
+        .context("cannot open the dashboard store")?;
+    tracing::info!(dashboards = store.list().len(), "dashboard store open");
     Ok(Arc::new(store))
 }
 

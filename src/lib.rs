@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod app;
 pub mod carbon;
 pub mod config;
+pub mod dashboards;
 pub mod graphite;
 pub mod host;
 pub mod http;

@@ -41,6 +41,7 @@ pub struct Config {
     pub logs: crate::logs::Config,
     pub alerts: crate::alerts::Config,
     pub host: crate::host::Config,
+    pub dashboards: crate::dashboards::Config,
 }
 
 /// One thing wrong with a config, tied to the key it is about.
@@ -123,6 +124,7 @@ impl Config {
         problems.extend(self.logs.validate());
         problems.extend(self.alerts.validate());
         problems.extend(self.host.validate());
+        problems.extend(self.dashboards.validate());
         problems
     }
 }

@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod cardinality;
 mod checks;
+mod dashboards;
 pub mod elastic;
 mod elastic_search;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod logs;
 mod logsearch;
 mod status;
 mod tsdb;
+mod ui;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -69,6 +71,20 @@ pub struct Backends {
     pub alerts: Option<Arc<crate::alerts::engine::Engine>>,
     /// The host collector's series-count samples, for `/api/cardinality`.
     pub cardinality: Arc<crate::host::cardinality::Cardinality>,
+    /// Where data lives and how long it is kept, for the overview.
+    pub storage: Storage,
+    pub dashboards: Arc<crate::dashboards::DashboardStore>,
+}
+
+/// The data folder and retention settings `/api/status` reports.
+#[derive(Debug, Clone, Default)]
+pub struct Storage {
+    pub data_dir: std::path::PathBuf,
+    /// carbon.schemas as (pattern, retentions), first match wins.
+    pub schemas: Vec<(String, String)>,
+    /// logs.retention and logs.max_disk; None when the log store is off.
+    pub logs_retention_s: Option<u64>,
+    pub logs_max_disk: Option<u64>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -139,6 +155,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/checks/{id}/subscriptions/{sid}/test", put(checks::test_subscription))
         .route("/api/checks/{id}/alerts/{aid}/ack", post(checks::acknowledge))
         .route("/api/checks/{id}/silence", put(checks::silence).delete(checks::unsilence))
+        .route("/api/dashboards", post(dashboards::create))
+        .route("/api/dashboards/{id}", put(dashboards::put).delete(dashboards::delete))
         .merge(graphite::write_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let reads = Router::new()
@@ -154,12 +172,15 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/checks/{id}/image", get(checks::image))
         .route("/api/chart/{target}", get(checks::chart))
         .route("/api/alerts", get(checks::all_alerts))
+        .route("/api/dashboards", get(dashboards::list))
+        .route("/api/dashboards/{id}", get(dashboards::get))
         .route("/api/cardinality", get(cardinality::cardinality))
         .route("/api/logs/search", get(logsearch::search))
         .route("/api/logs/histogram", get(logsearch::histogram))
         .route("/api/logs/fields", get(logsearch::fields))
         .route("/api/logs/tail", get(logsearch::tail))
-        .merge(graphite::routes());
+        .merge(graphite::routes())
+        .merge(ui::routes());
     reads
         .merge(writes)
         .fallback(not_found)

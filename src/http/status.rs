@@ -33,6 +33,10 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
     }
     let bad_lines_seen: f64 = readings.iter().filter(|r| r.name == "instantops_bad_lines_total").map(|r| r.value).sum();
     let listeners: BTreeMap<&str, String> = state.listeners.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let gauge = |name: &str| readings.iter().find(|r| r.name == name).map(|r| r.value as u64);
+    let storage = &state.backends.storage;
+    let schemas: Vec<Value> =
+        storage.schemas.iter().map(|(pattern, retentions)| json!({"pattern": pattern, "retentions": retentions})).collect();
     Json(json!({
         "version": crate::VERSION,
         "uptime_s": state.started.elapsed().as_secs_f64(),
@@ -43,6 +47,15 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "subsystems": state.budget.shares(),
             "used": state.budget.used(),
             "allocators": crate::telemetry::alloc::read(),
+        },
+        "storage": {
+            "data_dir": storage.data_dir,
+            "tsdb": {"disk_bytes": state.backends.store.disk_bytes(), "retentions": schemas},
+            "logs": {
+                "disk_bytes": gauge("instantops_logs_disk_bytes"),
+                "max_disk": storage.logs_max_disk,
+                "retention_s": storage.logs_retention_s,
+            },
         },
         "bad_lines_seen": bad_lines_seen,
         "counters": counters,

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod carbon;
+mod dashboards;
 mod events_diff;
 mod grafana_requests;
 mod graphite_api;
@@ -20,4 +21,5 @@ mod statsd_diff;
 mod syslog_diff;
 mod tidy;
 mod tsdb_model;
+mod ui;
 mod whisper;

@@ -21,6 +21,14 @@ fn starts_on_defaults_and_answers_healthz() {
     assert_eq!(status["memory"]["limit"], 1u64 << 30);
     assert!(status["memory"]["rss"].as_u64().expect("rss") > 1 << 20);
     assert!(status["uptime_s"].as_f64().is_some());
+    // Where data lives and how long it stays: the embedded defaults.
+    let storage = &status["storage"];
+    assert_eq!(storage["data_dir"], app.data_dir().to_string_lossy().as_ref());
+    assert_eq!(storage["tsdb"]["retentions"][0], serde_json::json!({"pattern": ".*", "retentions": "10s:6h,1m:7d,10m:5y"}));
+    assert!(storage["tsdb"]["disk_bytes"].as_u64().is_some());
+    assert_eq!(storage["logs"]["retention_s"], 30 * 86400);
+    assert_eq!(storage["logs"]["max_disk"], 100u64 << 30);
+    assert!(storage["logs"]["disk_bytes"].as_u64().is_some());
 }
 
 #[test]
@@ -59,6 +67,7 @@ fn broken_config_lists_all_its_problems() {
         "carbon.schemas[1].pattern",
         "logs.retention",
         "alerts.intervall",
+        "dashboards.max_bytes",
     ] {
         assert!(stderr.contains(&format!("config error: {key}: ")), "no problem named {key} in:\n{stderr}");
     }
