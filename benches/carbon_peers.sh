@@ -185,10 +185,10 @@ PY
 sampler_stop() { kill -TERM "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; }
 
 # ---------------------------------------------------------------- receivers
-START_PID= START_SECS=
+START_PID='' START_SECS=''
 start_instantops() {  # start_instantops DATA_DIR LOGPREFIX: sets START_PID, START_SECS (exec -> ready)
 	local dir=$1 lp=$2 t0 i
-	port_free "$IO_HTTP" && port_free "$IO_CARBON" || { say "instantops ports $IO_HTTP/$IO_CARBON busy"; exit 1; }
+	if ! { port_free "$IO_HTTP" && port_free "$IO_CARBON"; }; then say "instantops ports $IO_HTTP/$IO_CARBON busy"; exit 1; fi
 	t0=$(now)
 	(
 		export INSTANTOPS_HTTP__LISTEN=127.0.0.1:$IO_HTTP INSTANTOPS_CARBON__TCP=127.0.0.1:$IO_CARBON
@@ -211,7 +211,7 @@ start_instantops() {  # start_instantops DATA_DIR LOGPREFIX: sets START_PID, STA
 }
 start_vm() {  # start_vm DATA_DIR LOGPREFIX
 	local dir=$1 lp=$2 t0 i
-	port_free "$VM_HTTP" && port_free "$VM_GRAPHITE" || { say "VictoriaMetrics ports busy"; exit 1; }
+	if ! { port_free "$VM_HTTP" && port_free "$VM_GRAPHITE"; }; then say "VictoriaMetrics ports busy"; exit 1; fi
 	t0=$(now)
 	/usr/bin/victoria-metrics -graphiteListenAddr="127.0.0.1:$VM_GRAPHITE" -httpListenAddr="127.0.0.1:$VM_HTTP" \
 		-storageDataPath="$dir" -retentionPeriod=1y >"$lp.out" 2>&1 &
@@ -227,7 +227,7 @@ start_vm() {  # start_vm DATA_DIR LOGPREFIX
 }
 start_carbon() {  # start_carbon ROOT LOGPREFIX
 	local root=$1 lp=$2 t0
-	port_free "$CC_LINE" && port_free "$CC_PICKLE" && port_free "$CC_QUERY" || { say "carbon-cache ports busy"; exit 1; }
+	if ! { port_free "$CC_LINE" && port_free "$CC_PICKLE" && port_free "$CC_QUERY"; }; then say "carbon-cache ports busy"; exit 1; fi
 	mkdir -p "$root/conf" "$root/storage/whisper" "$root/storage/lists" "$root/log" "$root/run"
 	# The reference carbon.conf (shared/reference/oracle-configs) with this run's dirs and
 	# ports; whisper files are created sparse so 100k series x 3.3 MB fit on the disk; the
@@ -279,10 +279,10 @@ EOF
 
 # ---------------------------------------------------------------- one bench run
 # bench_run NAME TARGET_PORT BENCH_ARGS... ; sets B_* globals, appends its output to LOG.
-B_OTHERS=0 B_FOREIGN=0 B_POINTS= B_MB= B_SEND= B_SENDRATE= B_INGEST= B_INGESTRATE= B_BENCHCPU= B_RECVCPU= B_BUSY= B_DRAIN= B_RSS_MAX=
+B_OTHERS=0 B_FOREIGN=0 B_POINTS='' B_MB='' B_SEND='' B_SENDRATE='' B_INGEST='' B_INGESTRATE='' B_BENCHCPU='' B_RECVCPU='' B_BUSY='' B_DRAIN='' B_RSS_MAX=''
 bench_run() {
 	local pid=$1 port=$2; shift 2
-	local out="$WORK/bench.out" c0 c1 s0 s1 t0 tsent line i rssmax=0 r sampler
+	local out="$WORK/bench.out" c0 c1 s0 s1 t0 tsent line i
 	c0=$(cpu_ticks "$pid"); s0=$(sys_busy); t0=$(now)
 	# RSS sampler (the receiver's peak during the run).
 	sampler_start "$pid"
@@ -407,7 +407,7 @@ col() {  # col LOAD RECEIVER COLUMN_NAME: the values of one column
 	awk -F'\t' -v l="$1" -v r="$2" -v c="$3" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == c) k = i; next} $1 == l && $2 == r && $NF !~ /contaminated=1/ {print $k}' "$RAW"
 }
 summarize_ingest() {
-	local load io vm cc io_s vm_s cc_s cc_d
+	local load io vm io_s vm_s cc_s cc_d
 	{
 		echo
 		echo "## Carbon plaintext ingest, medians of $RUNS (points/s; $DURATION s, $CONNS connections, rate 0)"
@@ -458,12 +458,12 @@ phase_disk() {
 		dir="$WORK/disk-$variant-io"; mkdir -p "$dir"; tsdb="$dir/data/tsdb"
 		wait_quiet
 		start_instantops "$dir/data" "$dir/io1"; pid=$START_PID
-		if [ $variant = a-paced ]; then DURATION_SAVE=$DURATION; DURATION=80; fi
+		if [ "$variant" = a-paced ]; then DURATION_SAVE=$DURATION; DURATION=80; fi
 		bench_run "$pid" "$IO_CARBON" "${args[@]}" --wait-metric "$IO_METRICS" "$IO_COUNTER"
-		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
+		[ "$variant" = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
 		local uniq; uniq=$(unique_points "$points")
-		[ $variant = replay ] && uniq=$points  # every replayed (series, ts) is distinct
+		[ "$variant" = replay ] && uniq=$points  # every replayed (series, ts) is distinct
 		say "disk $variant instantops: sent $points (unique (series,ts) ~$uniq), rss peak $B_RSS_MAX"
 		# The counterpart of VictoriaMetrics' force_merge below.
 		say "  POST /api/tsdb/compact: $(curl -sf -X POST "http://127.0.0.1:$IO_HTTP/api/tsdb/compact")"
@@ -487,12 +487,12 @@ phase_disk() {
 		dir="$WORK/disk-$variant-vm"; mkdir -p "$dir"; vmd="$dir/data"
 		wait_quiet
 		start_vm "$vmd" "$dir/vm"; pid=$START_PID
-		if [ $variant = a-paced ]; then DURATION_SAVE=$DURATION; DURATION=80; fi
+		if [ "$variant" = a-paced ]; then DURATION_SAVE=$DURATION; DURATION=80; fi
 		bench_run "$pid" "$VM_GRAPHITE" "${args[@]}" --wait-metric "$VM_METRICS" "$VM_COUNTER"
-		[ $variant = a-paced ] && DURATION=$DURATION_SAVE
+		[ "$variant" = a-paced ] && DURATION=$DURATION_SAVE
 		points=$B_POINTS
 		uniq=$(unique_points "$points")
-		[ $variant = replay ] && uniq=$points
+		[ "$variant" = replay ] && uniq=$points
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_flush" >/dev/null
 		curl -sf "http://127.0.0.1:$VM_HTTP/internal/force_merge" >/dev/null
 		sleep 1

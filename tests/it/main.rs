@@ -10,6 +10,7 @@ mod graphite_api;
 mod graphite_web;
 mod harness;
 mod host;
+mod image;
 mod log_search;
 mod logs;
 mod python_repr;
