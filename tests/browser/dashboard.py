@@ -301,11 +301,34 @@ class Run:
             self.d.execute_script("document.getElementById('panels').removeAttribute('data-drawn-ms')")
             next(b for b in self.css(".range button") if b.text == "Apply").click()
             redraws.append(float(self.one("#panels[data-drawn-ms]").get_attribute("data-drawn-ms")))
-        print(json.dumps({
+        out = {
             "overview_first_render_ms": {"median": statistics.median(overview), "all": [round(x) for x in overview]},
             "dashboard_first_draw_ms": first,
             "dashboard_redraw_ms": {"median": statistics.median(redraws), "all": redraws},
-        }))
+        }
+        if ARGS.get("peer"):
+            for name, base in (("graphite_web_png_redraw_ms", ARGS["peer"]), ("instantops_png_redraw_ms", BASE)):
+                # A page of the same origin: Chromium keeps other pages from loading loopback images.
+                self.d.get(base + "/version")
+                times = [self.png_panels(base) for _ in range(runs)]
+                assert min(times) > 0, f"{name}: a PNG failed to load"
+                out[name] = {"median": statistics.median(times), "all": [round(t) for t in times]}
+        print(json.dumps(out))
+
+    def png_panels(self, base):
+        """graphite-web's dashboard redraw: each of 12 panels an <img> of /render (PNG), all loaded."""
+        return self.d.execute_async_script("""
+            const [base, prefix, done] = arguments;
+            document.body.replaceChildren();
+            const t0 = performance.now();
+            let n = 0, bad = 0;
+            for (let p = 0; p < 12; p++) {
+              const img = new Image();
+              img.onload = () => { if (++n === 12) done(bad ? -1 : performance.now() - t0); };
+              img.onerror = () => { bad++; if (++n === 12) done(-1); };
+              img.src = `${base}/render?target=${prefix}.p${p}.*&from=-1h&width=440&height=250&_=${Math.random()}`;
+              document.body.append(img);
+            }""", base, ARGS["big_prefix"])
 
 
 def main():
