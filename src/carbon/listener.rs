@@ -72,7 +72,8 @@ impl Sink {
                 self.stats.received(outcome.accepted);
                 self.stats.dropped(DropReason::TooOld, outcome.too_old);
                 self.stats.dropped(DropReason::Future, outcome.future);
-                self.stats.dropped(DropReason::SeriesLimit, outcome.refused);
+                self.stats.dropped(DropReason::SeriesLimit, outcome.refused_limit);
+                self.stats.dropped(DropReason::Memory, outcome.refused_memory);
             }
             Err(e) => tracing::error!(input = self.stats.input(), error = %e, "cannot store points"),
         }

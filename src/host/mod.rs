@@ -130,7 +130,13 @@ impl Collector {
         let batch: Vec<Incoming<'_>> =
             points.iter().filter(|(_, v)| v.is_finite()).map(|(n, v)| Incoming { name: n, ts: i64::from(now), value: *v }).collect();
         match self.store.ingest(&batch, now) {
-            Ok(done) => self.written.add(done.accepted),
+            Ok(done) => {
+                self.written.add(done.accepted);
+                let refused = done.refused_limit + done.refused_memory;
+                if refused > 0 {
+                    tracing::warn!(refused, "host metrics of new series refused (series limit or memory share)");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "cannot store host metrics"),
         }
     }

@@ -34,6 +34,9 @@ pub struct Statsd {
     flushes: Counter,
     flush_errors: Counter,
     points: Counter,
+    /// Flushed points of new series the store refused, by reason.
+    refused_limit: Counter,
+    refused_memory: Counter,
     events: Counter,
     /// The log store, when it runs: DogStatsD events go there too.
     logs: Option<Arc<crate::logs::pipeline::Logs>>,
@@ -61,6 +64,16 @@ impl Statsd {
             flushes: registry.counter("instantops_statsd_flushes_total", "statsd flushes written to the store.", &[]),
             flush_errors: registry.counter("instantops_statsd_flush_errors_total", "statsd flushes the store refused.", &[]),
             points: registry.counter("instantops_statsd_points_total", "Points statsd flushes wrote.", &[]),
+            refused_limit: registry.counter(
+                "instantops_statsd_points_refused_total",
+                "Flushed points of new series the store refused, by reason.",
+                &[("reason", "series_limit")],
+            ),
+            refused_memory: registry.counter(
+                "instantops_statsd_points_refused_total",
+                "Flushed points of new series the store refused, by reason.",
+                &[("reason", "memory")],
+            ),
             events: registry.counter("instantops_statsd_events_total", "DogStatsD events stored as Graphite events.", &[]),
             logs,
             events_dropped: registry.counter(
@@ -313,6 +326,15 @@ pub fn flush(statsd: &Statsd) {
     let ok = match statsd.store.ingest(&batch, unix_now()) {
         Ok(outcome) => {
             statsd.points.add(outcome.accepted);
+            statsd.refused_limit.add(outcome.refused_limit);
+            statsd.refused_memory.add(outcome.refused_memory);
+            if outcome.refused_limit + outcome.refused_memory > 0 {
+                tracing::warn!(
+                    series_limit = outcome.refused_limit,
+                    memory = outcome.refused_memory,
+                    "the store refused points of new statsd series"
+                );
+            }
             true
         }
         Err(e) => {

@@ -105,9 +105,12 @@ pub struct Ingested {
     pub accepted: u64,
     pub too_old: u64,
     pub future: u64,
-    /// Points of new series refused: a per-prefix limit, or the series share
-    /// of the memory budget full of busy series.
-    pub refused: u64,
+    /// Points of new series refused because their prefix holds its
+    /// `[[carbon.series_limits]]` bound.
+    pub refused_limit: u64,
+    /// Points of new series refused because the series share of the memory
+    /// budget is full of busy series.
+    pub refused_memory: u64,
 }
 
 pub struct Store {
@@ -319,12 +322,12 @@ impl Store {
                         Some((id, policy)) => (*id, intern(&mut head, policy)),
                         None => {
                             if self.full.load(Ordering::Relaxed) {
-                                outcome.refused += 1;
+                                outcome.refused_memory += 1;
                                 self.stats.refused_memory.inc();
                                 continue;
                             }
                             if !self.limits.admit(p.name) {
-                                outcome.refused += 1;
+                                outcome.refused_limit += 1;
                                 continue;
                             }
                             let id = head.next_id;
@@ -893,7 +896,7 @@ mod tests {
                 NOW,
             )
             .expect("ingest");
-        assert_eq!(got, Ingested { accepted: 1, too_old: 1, future: 1, refused: 0 });
+        assert_eq!(got, Ingested { accepted: 1, too_old: 1, future: 1, refused_limit: 0, refused_memory: 0 });
     }
 
     #[test]
@@ -924,19 +927,35 @@ mod tests {
     }
 
     #[test]
+    fn new_series_are_refused_while_busy_series_fill_the_share() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tuning = Tuning { limits: vec![Limit { prefix: "noisy.".into(), max: 1 }], ..Tuning::default() };
+        let store = Store::open(dir.path(), rules("10s:1h", Method::Average, 0.0), &tuning, &Registry::new()).expect("open");
+        let point = |name, ts: u32| Incoming { name, ts: i64::from(ts), value: 1.0 };
+        assert_eq!(store.ingest(&[point("busy.a", NOW), point("noisy.a", NOW)], NOW).expect("ingest").accepted, 2);
+        // As a flush leaves it when the series held are all busy and over the share.
+        store.full.store(true, Ordering::Relaxed);
+        let got = store.ingest(&[point("fresh.a", NOW), point("fresh.b", NOW), point("busy.a", NOW + 10)], NOW + 10).expect("ingest");
+        assert_eq!((got.accepted, got.refused_limit, got.refused_memory), (1, 0, 2), "held series still take points");
+        store.full.store(false, Ordering::Relaxed);
+        let got = store.ingest(&[point("fresh.a", NOW + 10), point("noisy.b", NOW + 10)], NOW + 10).expect("ingest");
+        assert_eq!((got.accepted, got.refused_limit, got.refused_memory), (1, 1, 0));
+    }
+
+    #[test]
     fn a_prefix_at_its_series_limit_refuses_new_series_only() {
         let dir = tempfile::tempdir().expect("tmp");
         let tuning = Tuning { limits: vec![Limit { prefix: "noisy.".into(), max: 2 }], ..Tuning::default() };
         let store = Store::open(dir.path(), rules("10s:1h", Method::Average, 0.5), &tuning, &Registry::new()).expect("open");
         let point = |name| Incoming { name, ts: i64::from(NOW), value: 1.0 };
         let got = store.ingest(&[point("noisy.a"), point("noisy.b"), point("noisy.c"), point("quiet.a")], NOW).expect("ingest");
-        assert_eq!((got.accepted, got.refused), (3, 1));
+        assert_eq!((got.accepted, got.refused_limit, got.refused_memory), (3, 1, 0));
         store.flush(NOW).expect("flush");
         drop(store);
         // After a restart the limit counts what is stored; the held series still take points.
         let store = Store::open(dir.path(), rules("10s:1h", Method::Average, 0.5), &tuning, &Registry::new()).expect("open");
         let got = store.ingest(&[point("noisy.a"), point("noisy.d")], NOW + 10).expect("ingest");
-        assert_eq!((got.accepted, got.refused), (1, 1));
+        assert_eq!((got.accepted, got.refused_limit, got.refused_memory), (1, 1, 0));
         assert_eq!(store.limits()[0].series, 2);
     }
 
