@@ -118,9 +118,10 @@ export default async function metrics(main) {
       const r = await get(url('/metrics/expand', { query: term, leavesOnly: 1 })).catch(() => ({ results: [] }));
       ids = r.results;
     } else {
-      index ??= await get('/metrics/index.json').catch(() => []);
+      // The whole namespace, once; past the server's render limits it is refused.
+      index ??= await get('/metrics/index.json').catch((e) => { flash(`${e.message}: search with a glob, e.g. servers.*.cpu*`, 'error'); return null; });
       const t = term.toLowerCase();
-      ids = index.filter((n) => n.toLowerCase().includes(t));
+      ids = (index || []).filter((n) => n.toLowerCase().includes(t));
     }
     clear(found, ids.slice(0, 200).map((id) => treeItem({ id, text: id, leaf: true })),
       ids.length > 200 ? h('li.muted', `${ids.length - 200} more: narrow the search`) : null,
