@@ -10,6 +10,7 @@ pub mod app;
 pub mod carbon;
 pub mod config;
 pub mod dashboards;
+pub mod durable;
 pub mod graphite;
 pub mod host;
 pub mod http;

@@ -135,12 +135,9 @@ impl AlertStore {
 
     fn write_checks(&self, inner: &Inner) -> Result<(), StoreError> {
         let path = self.dir.join("checks.json");
-        let tmp = self.dir.join("checks.json.tmp");
         let all: Vec<&Check> = inner.checks.values().collect();
         let bytes = serde_json::to_vec_pretty(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        crate::durable::replace(&path, &bytes).map_err(io(&path))
     }
 
     fn append(&self, inner: &mut Inner, records: &[Record]) -> Result<(), StoreError> {
@@ -258,10 +255,7 @@ impl AlertStore {
             text.push('\n');
         }
         let path = self.dir.join("history.jsonl");
-        let tmp = self.dir.join("history.jsonl.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        crate::durable::replace(&path, text.as_bytes()).map_err(io(&path))?;
         inner.lines = inner.alerts.len() + inner.actions.len();
         Ok(())
     }

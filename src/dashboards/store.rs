@@ -1,14 +1,14 @@
 //! Where dashboards live: `<data_dir>/dashboards/<id>.json`, one file each.
-//! A write goes to `<id>.json.tmp`, is fsynced, renamed over the old file and
-//! the folder fsynced, so a crash (kill -9, power loss) leaves the old version
-//! or the new one, never a torn file; a leftover `.tmp` is removed at start.
+//! A write is `crate::durable::replace` (`<id>.json.tmp`, fsynced, renamed
+//! over the old file, the folder fsynced), so a crash (kill -9, power loss)
+//! leaves the old version or the new one, never a torn file; a leftover
+//! `.tmp` is removed at start.
 //! Only summaries stay in memory (for the list, the ids taken, the versions);
 //! a dashboard itself is read from its file, so memory does not grow with
 //! `max_dashboards` × `max_bytes`. A file that cannot be read at start is
 //! skipped with a warning and left in place for someone to look at.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -146,7 +146,7 @@ impl DashboardStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(DashboardError::Io { path, source: e }),
             _ => {}
         }
-        sync_dir(&self.dir)?;
+        crate::durable::sync_dir(&self.dir).map_err(io(&self.dir))?;
         index.remove(id);
         Ok(())
     }
@@ -160,19 +160,14 @@ impl DashboardStore {
     fn write(&self, index: &mut HashMap<String, Summary>, id: &str, mut dashboard: Value, version: u64) -> Result<Value, DashboardError> {
         let fields = dashboard.as_object_mut().expect("validated as an object");
         fields.insert("id".to_owned(), json!(id));
-        fields.insert("updated".to_owned(), json!(now_ms()));
+        fields.insert("updated".to_owned(), json!(crate::logs::time::now_ms()));
         fields.insert("version".to_owned(), json!(version));
         let bytes = serde_json::to_vec(&dashboard).expect("a JSON value serializes");
         if bytes.len() as u64 > self.config.max_bytes.bytes() {
             return Err(DashboardError::TooLarge { id: id.to_owned(), bytes: bytes.len(), max: self.config.max_bytes });
         }
-        let tmp = self.dir.join(format!("{id}.json.tmp"));
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(io(&tmp))?;
-        drop(file);
         let path = self.path(id);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir)?;
+        crate::durable::replace(&path, &bytes).map_err(io(&path))?;
         index.insert(id.to_owned(), Summary::of(id, &dashboard));
         Ok(dashboard)
     }
@@ -186,15 +181,6 @@ fn read(path: &Path, id: &str) -> Result<Value, String> {
         return Err(format!("its \"id\" is not {id:?}, the file's name"));
     }
     Ok(dashboard)
-}
-
-/// Makes a rename or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), DashboardError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

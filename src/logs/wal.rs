@@ -324,7 +324,7 @@ fn segment_path(dir: &Path, base: u64) -> PathBuf {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    crate::durable::sync_dir(dir).map_err(io(dir))
 }
 
 #[cfg(test)]
