@@ -8,6 +8,9 @@
 # /api/status's memory section at the end. Loopback only; stops by itself.
 #
 #   LIMIT=256MiB DURATION=60 benches/soak.sh
+#
+# DETAIL=1 also prints /api/status's memory section every second (each
+# subsystem's use and the allocators' totals), to find what a peak is made of.
 set -euo pipefail
 BIN=${BIN:-$HOME/.cache/instantops-target/release/instantops}
 LIMIT=${LIMIT:-256MiB}
@@ -42,8 +45,22 @@ for s in $(seq "$DURATION"); do
   sleep 1
   read -r kb anon file < <(awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {print r, a, f}' "/proc/$PID/status")
   echo "t=$s rss_mib=$((kb / 1024)) anon_mib=$((anon / 1024)) file_mib=$((file / 1024))"
+  if [[ ${DETAIL:-} == 1 ]]; then
+    curl -s -m 5 "http://$http/api/status" | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+m = st["memory"]
+mib = lambda b: round(b / 1048576, 1)
+print("   used", {k: mib(v) for k, v in sorted(m.get("used", {}).items())}, "alloc", {k: mib(v) for k, v in m.get("allocators", {}).items()}, "episodes", [v for k, v in st["counters"].items() if k.startswith("instantops_memory_pressure_total")])' || true
+  fi
   ((kb > peak)) && peak=$kb
 done
 wait "${loads[@]}" 2>/dev/null || true
 echo "peak RSS $((peak / 1024)) MiB with memory.limit = $LIMIT"
-curl -s "http://$(addr http)/api/status" | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["memory"]))'
+curl -s "http://$(addr http)/api/status" | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+print(json.dumps(st["memory"]))
+# What got through: points stored, events indexed, and what was shed.
+wanted = ("instantops_tsdb_points_total", "instantops_logs_indexed_total", "instantops_memory_pressure_total", "instantops_dropped_total")
+print(json.dumps({k: v for k, v in st["counters"].items() if k.startswith(wanted) and v}))'

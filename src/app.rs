@@ -39,6 +39,16 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let store = open_store(&config, &budget, &registry).await?;
     let probe = store.clone();
     budget.track(move || probe.memory().to_vec());
+    // The cheapest relief first: the log index's mapped pages go at once,
+    // while the tsdb's waits for a running flush. /proc/self/maps names
+    // files by their absolute, resolved path (the store made the data dir).
+    if let Ok(data_dir) = std::fs::canonicalize(&config.data_dir) {
+        let mapped = data_dir.join("logs");
+        budget.on_pressure(move || {
+            let advised = crate::telemetry::mapped::release(&mapped);
+            tracing::debug!(advised, "log index pages given back under memory pressure");
+        });
+    }
     let relief = store.clone();
     budget.on_pressure(move || relief.relieve());
     let (stop, stopped) = watch::channel(false);
@@ -280,6 +290,8 @@ async fn start_statsd(
         registry,
         logs,
     ));
+    let held = shared.clone();
+    budget.track(move || vec![("statsd_aggregation", held.lock().held_bytes() as u64)]);
     let (stop, stopped) = watch::channel(false);
     let flusher = shared.clone();
     let task = tokio::task::spawn_blocking(move || {

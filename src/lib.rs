@@ -15,6 +15,7 @@ pub mod graphite;
 pub mod host;
 pub mod http;
 pub mod listen;
+pub mod loadgen;
 pub mod logs;
 pub mod schedule;
 pub mod splitmix;

@@ -194,6 +194,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
         workers.push(std::thread::spawn(move || -> Result<(u64, u64), String> {
             let mut stream = TcpStream::connect(&plan.to).map_err(|e| format!("cannot connect to {}: {e}", plan.to))?;
             stream.set_nodelay(false).map_err(|e| e.to_string())?;
+            stream.set_write_timeout(Some(crate::loadgen::WRITE_WAIT)).map_err(|e| e.to_string())?;
             let mut rng = SplitMix(0x5EED ^ c);
             let mut series: Vec<Series> = (c..series_count)
                 .step_by(connections as usize)
@@ -228,7 +229,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
                     }
                     sent += 1;
                     if buf.len() >= 64 << 10 {
-                        stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?;
+                        crate::loadgen::send(&mut stream, &buf, deadline + crate::loadgen::STALL_GRACE)?;
                         bytes += buf.len() as u64;
                         buf.clear();
                         if Instant::now() >= deadline || (plan.rate > 0 && sent as f64 >= my_rate * plan.duration.as_secs_f64()) {
@@ -244,7 +245,7 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
                     }
                 }
             }
-            stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?;
+            crate::loadgen::send(&mut stream, &buf, deadline + crate::loadgen::STALL_GRACE)?;
             bytes += buf.len() as u64;
             stream.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
             Ok((sent, bytes))

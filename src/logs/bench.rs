@@ -214,6 +214,9 @@ fn bare(plan: &Plan) -> Result<Report, String> {
 /// One connection's sending loop: (events, event bytes).
 fn sender(plan: &Plan, c: u64, replay: Option<&[String]>) -> Result<(u64, u64), String> {
     let mut stream = TcpStream::connect(&plan.to).map_err(|e| format!("cannot connect to {}: {e}", plan.to))?;
+    if !matches!(plan.proto, Proto::Bulk) {
+        stream.set_write_timeout(Some(crate::loadgen::WRITE_WAIT)).map_err(|e| e.to_string())?;
+    }
     let mut rng = SplitMix(0x1095 ^ (c << 32));
     let my_rate = plan.rate as f64 / plan.connections.max(1) as f64;
     let begun = Instant::now();
@@ -264,8 +267,8 @@ fn sender(plan: &Plan, c: u64, replay: Option<&[String]>) -> Result<(u64, u64), 
             events += 1;
         }
         match plan.proto {
-            Proto::Bulk => post_bulk(&mut stream, &plan.to, &buf)?,
-            _ => stream.write_all(&buf).map_err(|e| format!("send failed: {e}"))?,
+            Proto::Bulk => post_bulk(&mut stream, &plan.to, &buf, deadline)?,
+            _ => crate::loadgen::send(&mut stream, &buf, deadline + crate::loadgen::STALL_GRACE)?,
         }
         if plan.rate > 0 {
             let due = Duration::from_secs_f64(events as f64 / my_rate);
@@ -286,10 +289,13 @@ fn sender(plan: &Plan, c: u64, replay: Option<&[String]>) -> Result<(u64, u64), 
 /// One `_bulk` request on a keep-alive connection, resent after a pause
 /// while the receiver answers 429 (as Filebeat and Vector do); its answer
 /// must then be 200 without item errors.
-fn post_bulk(stream: &mut TcpStream, host: &str, body: &[u8]) -> Result<(), String> {
+fn post_bulk(stream: &mut TcpStream, host: &str, body: &[u8], deadline: Instant) -> Result<(), String> {
     loop {
         match post_once(stream, host, body)? {
             Some(()) => return Ok(()),
+            None if Instant::now() >= deadline + crate::loadgen::STALL_GRACE => {
+                return Err(format!("the receiver kept answering 429 for {}s past the deadline", crate::loadgen::STALL_GRACE.as_secs()));
+            }
             None => std::thread::sleep(Duration::from_millis(50)),
         }
     }

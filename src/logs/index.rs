@@ -137,6 +137,10 @@ pub struct Writer {
 }
 
 const DAY_MS: i64 = 86_400_000;
+/// Decompressed doc-store blocks each segment's reader keeps (Tantivy's
+/// default is 100, up to 1.6 MB a segment): a search reads its newest hits,
+/// a few blocks a segment, and a partition holds dozens of segments.
+const DOC_STORE_CACHE_BLOCKS: usize = 8;
 
 impl LogIndex {
     /// Opens every partition under `dir`, and a writer on the newest one (or a
@@ -216,7 +220,8 @@ impl LogIndex {
         let mut index = Index::create_in_dir(&path, self.schema.clone())?;
         index.set_tokenizers(self.tokenizers.clone());
         index.set_fast_field_tokenizers(self.tokenizers.clone());
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader =
+            index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
         let meta = Meta { wal, min_ts: i64::MAX, max_ts: i64::MIN, docs: 0 };
         let part = Arc::new(Partition { name, dir: path, index, reader, meta: RwLock::new(meta), bytes: Default::default() });
         let mut writer = self.writer_on(part.clone(), heap, threads)?;
@@ -285,7 +290,8 @@ fn open_partition(path: &Path, name: String, tokenizers: &TokenizerManager) -> R
     let mut index = Index::open_in_dir(path)?;
     index.set_tokenizers(tokenizers.clone());
     index.set_fast_field_tokenizers(tokenizers.clone());
-    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+    let reader =
+        index.reader_builder().reload_policy(ReloadPolicy::Manual).doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS).try_into()?;
     let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok()).unwrap_or_default();
     let part = Partition { name, dir: path.to_owned(), index, reader, meta: RwLock::new(meta), bytes: Default::default() };
     part.bytes.store(dir_bytes(path), std::sync::atomic::Ordering::Relaxed);

@@ -484,6 +484,12 @@ impl Aggregator {
         self.own[1] > 0.0
     }
 
+    /// What the maps hold, as the memory budget's statsd share counts it:
+    /// [`KEY_BYTES`] a key and 8 bytes an exact timer sample.
+    pub fn held_bytes(&self) -> usize {
+        self.held() * KEY_BYTES + self.exact_held * std::mem::size_of::<f64>()
+    }
+
     /// Keys held now (counted against `max_series`).
     pub fn series(&self) -> usize {
         self.held()

@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod events;
 pub mod logging;
+pub mod mapped;
 pub mod memory;
 pub mod registry;
 pub mod scrape;

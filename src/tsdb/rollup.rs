@@ -58,6 +58,11 @@ fn window_bytes(slots: usize) -> usize {
 }
 
 impl Windows {
+    /// What a newly created series' windows will hold, estimated.
+    pub fn cost(policy: &Policy) -> usize {
+        (1..policy.archives.len()).map(|level| window_bytes(slot_count(policy, level))).sum()
+    }
+
     /// What the open windows hold, estimated.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -24,10 +24,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options, ReadOptions, WriteBatch};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, LruCacheOptions, Options, ReadOptions,
+    WriteBatch,
+};
 
 use super::chunk_cache::{ChunkCache, Key, Points};
 use super::index::{self, SeriesRecord};
@@ -133,6 +136,10 @@ pub struct Store {
     /// Set when a flush could not bring the series maps within
     /// `series_bytes`: new series are refused until one can.
     full: AtomicBool,
+    /// What the rollup windows held at the last flush: with the head's
+    /// maps, what a new series is measured against while a batch creates
+    /// them (the windows' own locks are not taken on the ingest path).
+    window_bytes_seen: AtomicUsize,
     limits: Limits,
 }
 
@@ -152,6 +159,8 @@ struct Head {
     /// The batch the flusher is writing: still overlaid on reads until written.
     flushing: Arc<Vec<Pending>>,
     created: Vec<(SeriesId, Box<str>, u16)>,
+    /// What the windows of `created` will hold once a flush opens them.
+    created_window_bytes: usize,
     next_id: SeriesId,
     /// Flushes started so far; an entry last touched before the current one
     /// has no pending point and may be forgotten.
@@ -189,7 +198,13 @@ struct Stats {
 impl Store {
     pub fn open(dir: &Path, rules: Rules, tuning: &Tuning, registry: &Registry) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let cache = Cache::new_lru_cache(tuning.block_cache_bytes.max(1 << 20));
+        // Four shards, not RocksDB's default of one per 512 KB: a shard takes
+        // a block larger than its free room anyway, so many small shards let
+        // a cache of a few MiB hold half again its capacity in index blocks.
+        let mut cache_opts = LruCacheOptions::default();
+        cache_opts.set_capacity(tuning.block_cache_bytes.max(1 << 20));
+        cache_opts.set_num_shard_bits(2);
+        let cache = Cache::new_lru_cache_opts(&cache_opts);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
         table.set_bloom_filter(10.0, false);
@@ -246,6 +261,7 @@ impl Store {
             series_bytes: tuning.series_bytes,
             head_points: tuning.head_points,
             full: AtomicBool::new(false),
+            window_bytes_seen: AtomicUsize::new(0),
             limits,
             db: Arc::new(db),
             rules,
@@ -321,7 +337,19 @@ impl Store {
                     let (id, slot) = match known.get(p.name).and_then(Option::as_ref) {
                         Some((id, policy)) => (*id, intern(&mut head, policy)),
                         None => {
-                            if self.full.load(Ordering::Relaxed) {
+                            let policy = self.rules.policy(p.name);
+                            // One batch can name more new series than the
+                            // share holds (a statsd flush names every key):
+                            // each is measured as it is created.
+                            let windows = Windows::cost(&policy);
+                            let after = head.bytes
+                                + head.created_window_bytes
+                                + self.window_bytes_seen.load(Ordering::Relaxed)
+                                + p.name.len()
+                                + SERIES_ENTRY_BYTES
+                                + windows;
+                            if self.full.load(Ordering::Relaxed) || after > self.series_bytes {
+                                self.full.store(true, Ordering::Relaxed);
                                 outcome.refused_memory += 1;
                                 self.stats.refused_memory.inc();
                                 continue;
@@ -332,7 +360,8 @@ impl Store {
                             }
                             let id = head.next_id;
                             head.next_id += 1;
-                            let slot = intern(&mut head, &self.rules.policy(p.name));
+                            let slot = intern(&mut head, &policy);
+                            head.created_window_bytes += windows;
                             head.created.push((id, p.name.into(), slot));
                             self.stats.series_created.inc();
                             (id, slot)
@@ -386,6 +415,7 @@ impl Store {
             head.generation = head.generation.wrapping_add(1);
             let taken = Arc::new(std::mem::take(&mut head.pending));
             head.flushing = taken.clone();
+            head.created_window_bytes = 0;
             let created: Vec<(SeriesId, Box<str>, Arc<Policy>)> = std::mem::take(&mut head.created)
                 .into_iter()
                 .map(|(id, name, slot)| (id, name, head.policies[usize::from(slot)].clone()))
@@ -412,12 +442,17 @@ impl Store {
         if let Some((last, _, _)) = created.last() {
             index_batch.put(keys::meta("next_id"), (last + 1).to_be_bytes());
         }
+        // The series index first: a crash between the two writes leaves named
+        // series without points, never points without a name. Written in
+        // slices too: a first statsd flush creates every series at once.
         for (id, name, policy) in &created {
             index::put_series(&mut index_batch, *id, &SeriesRecord { name: name.to_string(), policy: (**policy).clone() });
             self.windows[*id as usize % shards].lock().expect("windows lock poisoned").created(*id, policy);
+            if index_batch.size_in_bytes() >= WRITE_SLICE {
+                self.db.write(std::mem::take(&mut index_batch))?;
+            }
         }
-        // The series index first: a crash between the two writes leaves named
-        // series without points, never points without a name.
+        drop(created);
         self.db.write(index_batch)?;
         // Shards plan and write in parallel; each owns its series' windows.
         let outcomes: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
@@ -907,8 +942,12 @@ mod tests {
         let names: Vec<String> = (0..100).map(|i| format!("a.s{i:03}")).collect();
         let at =
             |ts: u32, value: f64| -> Vec<Incoming<'_>> { names.iter().map(|name| Incoming { name, ts: i64::from(ts), value }).collect() };
-        store.ingest(&at(NOW - 60, 1.0), NOW).expect("ingest");
-        store.flush(NOW).expect("flush");
+        // A few new series a batch, as a flush leaves a quarter of the share
+        // for them.
+        for batch in at(NOW - 60, 1.0).chunks(5) {
+            assert_eq!(store.ingest(batch, NOW).expect("ingest").accepted, 5);
+            store.flush(NOW).expect("flush");
+        }
         let held = store.active_series();
         assert!(held < 100, "100 series of ~370 bytes are over a 10 kB share, yet {held} are held");
         assert!(store.series_memory() <= 10_000);
@@ -924,6 +963,22 @@ mod tests {
             assert_eq!(minute, Some(3.0), "{name}: the rollup saw both points");
         }
         assert_eq!(store.count_by_prefix(1).expect("count")["a"], 100, "no series was created twice");
+    }
+
+    #[test]
+    fn one_batch_creates_no_more_series_than_the_share_holds() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tuning = Tuning { series_bytes: 10_000, ..Tuning::default() };
+        let store = Store::open(dir.path(), rules("10s:1h,1m:1d", Method::Sum, 0.0), &tuning, &Registry::new()).expect("open");
+        let names: Vec<String> = (0..100).map(|i| format!("a.s{i:03}")).collect();
+        let batch: Vec<Incoming<'_>> = names.iter().map(|name| Incoming { name, ts: i64::from(NOW), value: 1.0 }).collect();
+        let outcome = store.ingest(&batch, NOW).expect("ingest");
+        assert!(outcome.accepted > 0 && outcome.accepted < 100, "{outcome:?}");
+        assert_eq!(outcome.accepted + outcome.refused_memory, 100, "every point is accepted or counted refused: {outcome:?}");
+        store.flush(NOW).expect("flush");
+        assert!(store.series_memory() <= 10_000, "{} bytes of series after one batch", store.series_memory());
+        // The series it took are kept whole; the ones it refused left nothing.
+        assert_eq!(store.count_by_prefix(1).expect("count")["a"], outcome.accepted);
     }
 
     #[test]

@@ -11,8 +11,12 @@ use crate::tsdb::keys::SeriesId;
 
 impl Store {
     /// Gives back what the store can spare when the process is near its
-    /// memory limit: the memtables go to disk, the decoded chunks and every
-    /// idle series are dropped (both are read back when needed).
+    /// memory limit: the memtables go to disk, the decoded chunks are
+    /// dropped, and idle series are forgotten, longest idle first, until the
+    /// series maps hold half their share (both are read back when needed).
+    /// Not every idle series: statsd writes every key once a flush interval,
+    /// so between two of its flushes all of them look idle, and reading them
+    /// all back at the next flush cost more than forgetting them saved.
     pub fn relieve(&self) {
         if let Err(e) = self.db.flush().and_then(|()| self.db.flush_cf(self.chunks())) {
             tracing::warn!(error = %e, "memtable flush under memory pressure failed");
@@ -21,17 +25,20 @@ impl Store {
         // Between taking its batch and planning it, a flush needs its series
         // held; forgetting waits for it.
         let _no_flush = self.flush_lock.lock().expect("flush lock poisoned");
-        self.forget_idle(0);
+        self.forget_idle(self.series_bytes / 2);
     }
 
     /// Forgets the series idle longest until the head's maps and the rollup
-    /// windows are back under 90 % of `series_bytes`; if busy series alone
-    /// are over it, refuses new series until a later flush finds room.
+    /// windows hold at most three quarters of `series_bytes`, the rest being
+    /// room for the series the next batches create (each is measured as it
+    /// is created, and refused past the share); if busy series alone fill
+    /// the share, refuses new series until a later flush finds room.
     pub(super) fn keep_series_within_share(&self) {
-        if self.series_memory() > self.series_bytes {
-            self.forget_idle(self.series_bytes / 10 * 9);
+        if self.series_memory() > self.series_bytes / 4 * 3 {
+            self.forget_idle(self.series_bytes / 4 * 3);
         }
         let used = self.series_memory();
+        self.window_bytes_seen.store(self.window_bytes(), Ordering::Relaxed);
         let full = used > self.series_bytes;
         if full && !self.full.swap(true, Ordering::Relaxed) {
             tracing::warn!(used, share = self.series_bytes, "series memory share full of busy series: new series are refused");
@@ -43,6 +50,14 @@ impl Store {
     pub(super) fn series_memory(&self) -> usize {
         let windows = self.window_bytes();
         self.head.lock().expect("head lock poisoned").bytes + windows
+    }
+
+    /// The same, without waiting for the windows' locks, which a flush holds
+    /// while it plans (seconds, for a large one): their size as the last
+    /// flush or forgetting left it. For readers such as `/api/status`.
+    fn series_memory_seen(&self) -> usize {
+        let head = self.head.lock().expect("head lock poisoned");
+        head.bytes + head.created_window_bytes + self.window_bytes_seen.load(Ordering::Relaxed)
     }
 
     /// What the rollup windows of every shard hold, estimated.
@@ -86,6 +101,7 @@ impl Store {
             shard.lock().expect("windows lock poisoned").forget(|id| forget.contains(&id));
         }
         self.stats.evicted.add(forget.len() as u64);
+        self.window_bytes_seen.store(self.window_bytes(), Ordering::Relaxed);
     }
 
     /// Bytes held now: RocksDB's block cache and memtables (both column
@@ -94,7 +110,7 @@ impl Store {
     pub fn memory(&self) -> [(&'static str, u64); 5] {
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let chunks = self.db.property_int_value_cf(self.chunks(), "rocksdb.cur-size-all-mem-tables").ok().flatten().unwrap_or(0);
-        let series = self.series_memory();
+        let series = self.series_memory_seen();
         let pending = {
             let head = self.head.lock().expect("head lock poisoned");
             (head.pending.capacity() + head.flushing.capacity()) * std::mem::size_of::<Pending>()
