@@ -934,12 +934,17 @@ mod tests {
         assert_eq!(got, Ingested { accepted: 1, too_old: 1, future: 1, refused_limit: 0, refused_memory: 0 });
     }
 
+    /// A store whose series share (10 kB) holds ~26 series, and 100 names.
+    fn small_share(dir: &Path) -> (Store, Vec<String>) {
+        let tuning = Tuning { series_bytes: 10_000, ..Tuning::default() };
+        let store = Store::open(dir, rules("10s:1h,1m:1d", Method::Sum, 0.0), &tuning, &Registry::new()).expect("open");
+        (store, (0..100).map(|i| format!("a.s{i:03}")).collect())
+    }
+
     #[test]
     fn idle_series_past_the_memory_share_are_forgotten_and_read_back_whole() {
         let dir = tempfile::tempdir().expect("tmp");
-        let tuning = Tuning { series_bytes: 10_000, ..Tuning::default() };
-        let store = Store::open(dir.path(), rules("10s:1h,1m:1d", Method::Sum, 0.0), &tuning, &Registry::new()).expect("open");
-        let names: Vec<String> = (0..100).map(|i| format!("a.s{i:03}")).collect();
+        let (store, names) = small_share(dir.path());
         let at =
             |ts: u32, value: f64| -> Vec<Incoming<'_>> { names.iter().map(|name| Incoming { name, ts: i64::from(ts), value }).collect() };
         // A few new series a batch, as a flush leaves a quarter of the share
@@ -968,9 +973,7 @@ mod tests {
     #[test]
     fn one_batch_creates_no_more_series_than_the_share_holds() {
         let dir = tempfile::tempdir().expect("tmp");
-        let tuning = Tuning { series_bytes: 10_000, ..Tuning::default() };
-        let store = Store::open(dir.path(), rules("10s:1h,1m:1d", Method::Sum, 0.0), &tuning, &Registry::new()).expect("open");
-        let names: Vec<String> = (0..100).map(|i| format!("a.s{i:03}")).collect();
+        let (store, names) = small_share(dir.path());
         let batch: Vec<Incoming<'_>> = names.iter().map(|name| Incoming { name, ts: i64::from(NOW), value: 1.0 }).collect();
         let outcome = store.ingest(&batch, NOW).expect("ingest");
         assert!(outcome.accepted > 0 && outcome.accepted < 100, "{outcome:?}");
