@@ -9,7 +9,6 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -40,9 +39,8 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
     let store = open_store(&config, &budget, &registry).await?;
     let probe = store.clone();
     budget.track(move || probe.memory().to_vec());
-    // The cheapest relief first: the log index's mapped pages go at once,
-    // while the tsdb's waits for a running flush. /proc/self/maps names
-    // files by their absolute, resolved path (the store made the data dir).
+    // /proc/self/maps names files by their absolute, resolved path (the
+    // store made the data dir).
     if let Ok(data_dir) = std::fs::canonicalize(&config.data_dir) {
         let mapped = data_dir.join("logs");
         budget.on_pressure(move || {
@@ -50,22 +48,8 @@ pub async fn run(config: Config, log: LogHandle) -> Result<()> {
             tracing::debug!(advised, "log index pages given back under memory pressure");
         });
     }
-    // On its own thread, one at a time: it waits for a running flush, and
-    // the governor must go on sampling and releasing mapped pages meanwhile.
-    let (relief, relieving) = (store.clone(), Arc::new(AtomicBool::new(false)));
-    budget.on_pressure(move || {
-        if !relieving.swap(true, Ordering::AcqRel) {
-            let (store, done) = (relief.clone(), relieving.clone());
-            let spawned = std::thread::Builder::new().name("tsdb-relief".into()).spawn(move || {
-                store.relieve();
-                done.store(false, Ordering::Release);
-            });
-            if spawned.is_err() {
-                relieving.store(false, Ordering::Release);
-                tracing::warn!("cannot start the tsdb's memory relief");
-            }
-        }
-    });
+    let relief = store.clone();
+    budget.on_pressure(move || relief.relieve());
     let (stop, stopped) = watch::channel(false);
     let flusher_store = store.clone();
     let task = tokio::task::spawn_blocking(move || flush_loop(&flusher_store, &stopped));

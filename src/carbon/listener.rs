@@ -79,9 +79,7 @@ impl Sink {
         }
         // Past the head's bound, the connection flushes before reading more:
         // the sender is slowed down (TCP backpressure) instead of memory growing.
-        if self.store.head_full()
-            && let Err(e) = self.store.flush(now)
-        {
+        if let Err(e) = self.store.flush_if_full(now) {
             tracing::error!(error = %e, "flush under backpressure failed");
         }
     }

@@ -138,8 +138,8 @@ pub struct Writer {
 
 const DAY_MS: i64 = 86_400_000;
 /// Decompressed doc-store blocks each segment's reader keeps (Tantivy's
-/// default is 100, up to 1.6 MB a segment): a search reads its newest hits,
-/// a few blocks a segment, and a partition holds dozens of segments.
+/// default is 100 of up to 16 KB, 1.6 MB a segment): a search reads its
+/// newest hits, a few blocks a segment, and a partition has many segments.
 const DOC_STORE_CACHE_BLOCKS: usize = 8;
 
 impl LogIndex {

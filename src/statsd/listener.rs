@@ -347,9 +347,7 @@ pub fn flush(statsd: &Statsd) {
                 ok = false;
             }
         }
-        if statsd.store.head_full()
-            && let Err(e) = statsd.store.flush(now)
-        {
+        if let Err(e) = statsd.store.flush_if_full(now) {
             tracing::error!(error = %e, "cannot flush the store's head during a statsd flush");
             ok = false;
         }

@@ -76,9 +76,8 @@ mod tests {
 
     #[test]
     fn a_mapped_file_leaves_the_resident_set_and_reads_the_same() {
-        let dir = std::env::temp_dir().join(format!("iops-mapped-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("segment");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
         let len = 32 << 20;
         let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &content).unwrap();
@@ -93,11 +92,10 @@ mod tests {
         let expected = sum(&content);
         assert_eq!(sum(mapped), expected);
         assert_eq!(resident_kb(map as usize), (len >> 10) as u64, "every page read is resident");
-        assert!(release(&dir) >= len as u64);
+        assert!(release(dir.path()) >= len as u64);
         assert_eq!(resident_kb(map as usize), 0, "no page resident after release");
         assert_eq!(sum(mapped), expected, "the pages read back the same");
         // SAFETY: unmapping the mapping made above, no longer borrowed.
         unsafe { libc::munmap(map, len) };
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -36,8 +36,12 @@ const SAMPLE: Duration = Duration::from_millis(100);
 
 /// Reads what one owner's subsystems hold now: (subsystem, bytes).
 type Probe = Box<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
-/// Gives back what an owner can spare (caches, idle state) under pressure.
-type Reliever = Box<dyn Fn() + Send + Sync>;
+/// Gives back what an owner can spare (caches, idle state) under pressure,
+/// with whether it is running now.
+struct Reliever {
+    relieve: Arc<dyn Fn() + Send + Sync>,
+    running: Arc<AtomicBool>,
+}
 
 /// The budget, shared by clone.
 #[derive(Clone)]
@@ -71,14 +75,30 @@ impl Budget {
     }
 
     /// Registers what an owner gives back under pressure: called when the
-    /// pressure flag rises and every second while it stays up.
+    /// pressure flag rises and every second while it stays up, on a thread
+    /// of its own, and not again while a call is still running.
     pub fn on_pressure(&self, relieve: impl Fn() + Send + Sync + 'static) {
-        self.relievers.lock().expect("budget lock poisoned").push(Box::new(relieve));
+        let reliever = Reliever { relieve: Arc::new(relieve), running: Arc::default() };
+        self.relievers.lock().expect("budget lock poisoned").push(reliever);
     }
 
+    /// Starts every reliever not already running. Each runs apart, so one
+    /// that waits (the tsdb's waits for a running flush) holds back neither
+    /// the others nor the governor's sampling.
     fn relieve(&self) {
-        for relieve in self.relievers.lock().expect("budget lock poisoned").iter() {
-            relieve();
+        for reliever in self.relievers.lock().expect("budget lock poisoned").iter() {
+            if reliever.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let (relieve, running) = (reliever.relieve.clone(), reliever.running.clone());
+            let spawned = std::thread::Builder::new().name("memory-relief".into()).spawn(move || {
+                relieve();
+                running.store(false, Ordering::Release);
+            });
+            if spawned.is_err() {
+                reliever.running.store(false, Ordering::Release);
+                tracing::warn!("cannot start a memory reliever's thread");
+            }
         }
     }
 
@@ -170,6 +190,37 @@ mod tests {
     #[test]
     fn rss_is_read() {
         assert!(rss_bytes() > 1 << 20, "a test process has more than 1 MiB resident");
+    }
+
+    #[test]
+    fn a_reliever_that_waits_holds_back_neither_the_others_nor_itself_twice() {
+        let b = Budget::new(1000);
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().expect("gate");
+        let (started, first) = std::sync::mpsc::channel();
+        let (ran, second) = std::sync::mpsc::channel();
+        let (waiting, started) = (gate.clone(), Mutex::new(started));
+        b.on_pressure(move || {
+            started.lock().expect("tx").send(()).expect("send");
+            drop(waiting.lock().expect("gate"));
+        });
+        let ran = Mutex::new(ran);
+        b.on_pressure(move || ran.lock().expect("tx").send(()).expect("send"));
+        b.relieve();
+        first.recv_timeout(Duration::from_secs(10)).expect("the first reliever started");
+        second.recv_timeout(Duration::from_secs(10)).expect("the second ran while the first waits");
+        // Called again (as the governor does every second) until the second
+        // has run once more: the first, still waiting, is not started again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            b.relieve();
+            if second.recv_timeout(Duration::from_millis(20)).is_ok() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the second reliever did not run again");
+        }
+        assert!(first.try_recv().is_err(), "the waiting reliever was started twice");
+        drop(held);
     }
 
     #[test]

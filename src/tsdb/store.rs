@@ -402,8 +402,17 @@ impl Store {
 
     /// Whether the pending points reached `Tuning::head_points`: an input
     /// that can wait flushes before taking more.
-    pub fn head_full(&self) -> bool {
+    fn head_full(&self) -> bool {
         self.pending() >= self.head_points
+    }
+
+    /// Flushes when the head is past its bound: what a writer does before
+    /// it takes more (a TCP input then reads no more until it is done).
+    pub fn flush_if_full(&self, now: u32) -> Result<(), StoreError> {
+        if self.head_full() {
+            self.flush(now)?;
+        }
+        Ok(())
     }
 
     /// Moves every pending point into RocksDB. Safe to call from any thread;

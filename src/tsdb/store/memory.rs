@@ -37,8 +37,9 @@ impl Store {
         if self.series_memory() > self.series_bytes / 4 * 3 {
             self.forget_idle(self.series_bytes / 4 * 3);
         }
-        let used = self.series_memory();
-        self.window_bytes_seen.store(self.window_bytes(), Ordering::Relaxed);
+        let windows = self.window_bytes();
+        self.window_bytes_seen.store(windows, Ordering::Relaxed);
+        let used = self.head.lock().expect("head lock poisoned").bytes + windows;
         let full = used > self.series_bytes;
         if full && !self.full.swap(true, Ordering::Relaxed) {
             tracing::warn!(used, share = self.series_bytes, "series memory share full of busy series: new series are refused");
