@@ -17,7 +17,9 @@ What it does, then prints a markdown table (and writes results.json to --out):
   between the servers, over one keep-alive connection per server; reports the
   median over rounds of each round's p50 and p90, and the ratio of p50s; and
   each render's very first request (instantops decodes its chunks then; later
-  requests read them from its decoded-chunk cache).
+  requests read them from its decoded-chunk cache). Timing starts once
+  instantops has been idle (under 0.05 cores for 3 s): it compacts the
+  freshly sent namespace in the background for a minute or more.
 
 Finds run on instantops only (graphite-web has no such namespace here; the issue's
 find target is absolute). Needs the system python3 (graphite-web, whisper).
@@ -111,6 +113,23 @@ def wait_for(what, probe, seconds=600):
     raise SystemExit('timed out waiting for ' + what)
 
 
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def wait_idle(pid, seconds=300):
+    """Waits until the process used under 0.05 cores over 3 s; returns how long that took."""
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        before = cpu_seconds(pid)
+        time.sleep(3)
+        if cpu_seconds(pid) - before < 0.15:
+            break
+    return time.time() - t0
+
+
 def timed(conn, path, k):
     for _ in range(2):
         get(conn, path)
@@ -172,6 +191,13 @@ def main():
         if line[:2] != ['listening', 'graphite-web']:
             raise SystemExit('graphite-web did not start: %r' % line)
         web_conn = http.client.HTTPConnection(*line[2].rsplit(':', 1))
+
+        # Both servers idle before timing: graphite-web has nothing left to do
+        # once its whisper files are written, while instantops compacts the
+        # 1M series it was just sent for a minute or more (RocksDB, in the
+        # background); timing during that measures the compaction too.
+        settled = wait_idle(io.pid)
+        say('instantops idle after %.0f s' % settled)
 
         # First request of each render, before anything is cached: instantops
         # decodes (and RocksDB merges) every chunk once here.

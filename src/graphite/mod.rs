@@ -13,6 +13,7 @@ pub mod png;
 pub mod pyfloat;
 pub mod render;
 pub mod series;
+pub mod spare;
 pub mod tags;
 pub mod timespec;
 

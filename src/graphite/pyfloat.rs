@@ -25,8 +25,9 @@ pub struct Repr {
 
 impl Repr {
     /// The longest repr is 24 bytes (`-1.2345678901234567e+308`); the rest is
-    /// room for a reader that copies `CAP` bytes at once.
-    pub const CAP: usize = 32;
+    /// room for a reader that copies `CAP` bytes at once, and for the
+    /// short-decimal writer's fixed 16-byte copies (up to byte 34).
+    pub const CAP: usize = 40;
 
     fn new() -> Repr {
         Repr { bytes: [0; Repr::CAP], len: 0 }
@@ -85,17 +86,6 @@ pub fn repr_into(out: &mut [u8; Repr::CAP], v: f64) -> usize {
     r.len
 }
 
-/// 10^0 ..= 10^18 as integers.
-const POW10_U64: [u64; 19] = {
-    let mut table = [1u64; 19];
-    let mut i = 1;
-    while i < table.len() {
-        table[i] = table[i - 1] * 10;
-        i += 1;
-    }
-    table
-};
-
 /// 10^-4 ..= 10^15 (the negative ones rounded, as literals are).
 const POW10_FROM_MINUS_4: [f64; 20] =
     [1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
@@ -138,49 +128,80 @@ fn short_decimal(v: f64, out: &mut [u8; Repr::CAP]) -> Option<usize> {
     if digits >= 1_000_000_000_000_000 || digits as f64 / POW10[scale] != magnitude {
         return None;
     }
-    // Python writes the digits after the point up to the last nonzero one:
-    // drop the integer's trailing zeros (at most 14, so 8 + 4 + 2 + 1 strips
-    // any number of them; constant divisors compile to multiplications).
-    let (mut digits, mut scale) = (digits, scale);
-    if scale >= 8 && digits.is_multiple_of(100_000_000) {
-        digits /= 100_000_000;
-        scale -= 8;
+    // `digits` has 15 digits unless `e` was one too high at a boundary (14);
+    // then it is the same decimal with one digit less.
+    let (digits, e) = if digits < 100_000_000_000_000 { (digits * 10, e - 1) } else { (digits, e) };
+    if e < -4 || digits < 100_000_000_000_000 {
+        return None;
     }
-    if scale >= 4 && digits.is_multiple_of(10_000) {
-        digits /= 10_000;
-        scale -= 4;
+    // The 15 digits and a zero as 16 ASCII bytes, then the point put in by
+    // two fixed-size copies at offsets that depend on `e`, and the length cut
+    // after the last nonzero digit: no loop or branch that depends on how
+    // many digits the value has (those mispredict from point to point).
+    let ten = digits * 10;
+    let words = u128::from(eight_digits((ten / 100_000_000) as u32)) | (u128::from(eight_digits((ten % 100_000_000) as u32)) << 64);
+    // The digit bytes are 0..=9, the first digit in the lowest byte: the
+    // trailing zero digits are the zero bytes at the top. The text stays in a
+    // register and is stored whole (16 bytes written as two halves and read
+    // back as one would stall the store forwarding on every value).
+    let significant = 16 - (words.leading_zeros() / 8) as usize;
+    let ascii = words + ASCII_ZEROS;
+    let sign = usize::from(v < 0.0);
+    out[0] = b'-';
+    let body = &mut out[sign..];
+    if e >= 0 {
+        // `ddd.ddd`: the integer digits, the point, the rest; at least one
+        // digit after the point (the 16th digit is always a zero).
+        let e = e as usize;
+        body[..16].copy_from_slice(&ascii.to_le_bytes());
+        body[e + 1] = b'.';
+        body[e + 2..e + 18].copy_from_slice(&(ascii >> ((e + 1) * 8)).to_le_bytes());
+        Some(sign + e + 2 + significant.saturating_sub(e + 1).max(1))
+    } else {
+        // `0.000ddd`.
+        let zeros = (-e - 1) as usize;
+        body[..8].copy_from_slice(b"0.000000");
+        body[2 + zeros..2 + zeros + 16].copy_from_slice(&ascii.to_le_bytes());
+        Some(sign + 2 + zeros + significant)
     }
-    if scale >= 2 && digits.is_multiple_of(100) {
-        digits /= 100;
-        scale -= 2;
+}
+
+/// `n`'s decimal digits written at the start of `out`; returns how many.
+/// The JSON writer's timestamps: 10 digits each, written whole from a
+/// register for any `n` below 10^16.
+#[inline(always)]
+pub fn digits_at_start(out: &mut [u8; 24], n: u64) -> usize {
+    if n >= 10_000_000_000_000_000 {
+        let mut buf = [0u8; 20];
+        let len = digits_into(&mut buf, n);
+        out[..len].copy_from_slice(&buf[20 - len..]);
+        return len;
     }
-    if scale >= 1 && digits.is_multiple_of(10) {
-        digits /= 10;
-        scale -= 1;
-    }
-    // The integer part (at least `0`), the point, and the fraction padded with
-    // leading zeros to the scale (a whole number gets `.0`), each written
-    // right-aligned into a slice of a buffer of zeros. Small scales divide by
-    // constants.
-    let (int, fraction) = match scale {
-        0 => (digits, 0),
-        1 => (digits / 10, digits % 10),
-        2 => (digits / 100, digits % 100),
-        3 => (digits / 1000, digits % 1000),
-        4 => (digits / 10_000, digits % 10_000),
-        s => (digits / POW10_U64[s], digits % POW10_U64[s]),
-    };
-    *out = [b'0'; Repr::CAP];
-    let mut n = usize::from(v < 0.0);
-    out[0] = if n == 1 { b'-' } else { b'0' };
-    let int_len = (int.max(1).ilog10() + 1) as usize;
-    digits_into(&mut out[n..n + int_len], int);
-    n += int_len;
-    out[n] = b'.';
-    n += 1;
-    let fraction_len = scale.max(1);
-    digits_into(&mut out[n..n + fraction_len], fraction);
-    Some(n + fraction_len)
+    let words = u128::from(eight_digits((n / 100_000_000) as u32)) | (u128::from(eight_digits((n % 100_000_000) as u32)) << 64);
+    // Leading zero digits are the zero bytes at the bottom; 0 is one digit.
+    let lead = (words.trailing_zeros() / 8).min(15) as usize;
+    out[..16].copy_from_slice(&((words + ASCII_ZEROS) >> (lead * 8)).to_le_bytes());
+    16 - lead
+}
+
+/// `'0'` in each of 16 bytes.
+const ASCII_ZEROS: u128 = 0x3030_3030_3030_3030_3030_3030_3030_3030;
+
+/// The 8 decimal digits of `n < 10^8` as byte values 0..=9 in a u64, the
+/// first digit in the lowest byte (so `to_le_bytes` writes them in order),
+/// computed in SIMD-within-a-register lanes: 4 + 4 digits, then 2 + 2 in each
+/// half, then 1 + 1 in each quarter. Each step divides all lanes at once by
+/// a multiply and shift that is exact for the lane's range.
+#[inline(always)]
+fn eight_digits(n: u32) -> u64 {
+    let n = u64::from(n);
+    let v = (n / 10_000) | ((n % 10_000) << 32);
+    // n / 100 is (n * 5243) >> 19 for n < 43,699; lanes hold < 10,000.
+    let hundreds = ((v * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let v = hundreds | ((v - hundreds * 100) << 16);
+    // n / 10 is (n * 103) >> 10 for n < 179; lanes hold < 100.
+    let tens = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((v - tens * 10) << 8)
 }
 
 /// Python's float repr built from the shortest round-trip digits and the
