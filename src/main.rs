@@ -15,23 +15,18 @@ use instantops::{app, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc v3's mimalloc.h (the crate does not
-/// name it); a test checks it is the option whose default is 1000 ms.
-#[cfg(not(feature = "system-alloc"))]
-const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Makes mimalloc return freed pages to the kernel at once: with its default
-/// one-second delay, a flush's transient buffers stayed resident, and the
-/// resident set ran ~40 MiB above what was live at memory.limit = 256MiB.
+/// Makes mimalloc return freed pages to the kernel at once until the memory
+/// governor finds room under the limit (it then lets them wait 100 ms): with
+/// its default one-second delay, a flush's transient buffers stayed
+/// resident, and the resident set ran ~40 MiB above what was live at
+/// memory.limit = 256MiB.
 /// RocksDB's C++ allocates through glibc's malloc, which gives each new
 /// thread an arena of its own (up to 8 per core); freed memory in one arena
 /// is not reused by another. With two arenas the resident set of a statsd
 /// soak went from 200 to ~135 MiB at the same load.
 #[cfg(not(feature = "system-alloc"))]
 fn tune_allocator() {
-    // SAFETY: mi_option_set stores an option value; it has no preconditions,
-    // and the purge delay is read anew at each purge.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
+    instantops::telemetry::alloc::set_purge_delay(0);
     limit_malloc_arenas();
 }
 
@@ -356,7 +351,7 @@ mod tests {
     fn the_purge_delay_option_is_the_one_tuned() {
         // SAFETY: reads an option value; no preconditions. The test runs
         // alone in the process's test binary before anything sets it.
-        let default = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
+        let default = unsafe { libmimalloc_sys::mi_option_get(instantops::telemetry::alloc::PURGE_DELAY) };
         assert_eq!(default, 1000, "option 15 should be mimalloc v3's purge_delay (default 1000 ms)");
     }
 }

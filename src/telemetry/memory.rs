@@ -11,7 +11,10 @@
 //! ingest path sheds load as it would when its own queue is full (TCP stops
 //! reading, HTTP answers 429, RESP an error, carbon and log UDP drop and
 //! count; statsd's maps are bounded by their share and it is not shed), until
-//! the resident set is back under [`RELIEF`].
+//! the resident set is back under [`RELIEF`]. It also sets how long the
+//! allocator keeps freed pages: [`SLACK_DELAY_MS`] while the resident set is
+//! under [`ROOMY`] of the limit (taking pages back costs page faults: a
+//! tenth of log ingest's CPU), none from [`TIGHT`] on.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +29,15 @@ use super::registry::{Counter, Registry};
 pub const PRESSURE: f64 = 0.80;
 /// The fraction of the limit below which shedding stops.
 pub const RELIEF: f64 = 0.75;
+/// The fraction of the limit under which mimalloc may keep freed pages for
+/// [`SLACK_DELAY_MS`] before returning them...
+pub const ROOMY: f64 = 0.45;
+/// ...and above which it returns them at once.
+pub const TIGHT: f64 = 0.55;
+/// How long freed pages wait while there is room: syslog ingest ran 9 %
+/// faster than at 0 with 25-35 MiB more resident (1000 ms: the same speed,
+/// 70 MiB more).
+pub const SLACK_DELAY_MS: i64 = 100;
 /// Taken off the limit before it is shared out: what the process holds at
 /// any load (code and data pages of the binary, thread stacks, the
 /// runtimes, the log index's mapped files a search touches). Measured idle
@@ -113,8 +125,15 @@ impl Budget {
         );
         let (high, low) = ((self.limit as f64 * PRESSURE) as u64, (self.limit as f64 * RELIEF) as u64);
         let mut relieved = std::time::Instant::now();
+        // The process starts returning freed pages at once (main's tuning).
+        let mut roomy = false;
         crate::schedule::every(SAMPLE, stop, || {
             let rss = rss_bytes();
+            let room = has_room(rss, self.limit, roomy);
+            if room != roomy {
+                roomy = room;
+                super::alloc::set_purge_delay(if room { SLACK_DELAY_MS } else { 0 });
+            }
             let pressed = self.under_pressure();
             if !pressed && rss > high {
                 self.pressure.store(true, Ordering::Relaxed);
@@ -165,6 +184,15 @@ impl Budget {
     pub fn shares(&self) -> BTreeMap<&'static str, u64> {
         self.shares.lock().expect("budget lock poisoned").clone()
     }
+}
+
+/// Whether the allocator may keep freed pages a while: under [`ROOMY`] of the
+/// limit it may, from [`TIGHT`] on it may not, and in between it keeps what
+/// it had (`roomy`), so a resident set near one mark does not flip it each
+/// sample.
+fn has_room(rss: u64, limit: u64, roomy: bool) -> bool {
+    let share = rss as f64 / limit.max(1) as f64;
+    if roomy { share < TIGHT } else { share < ROOMY }
 }
 
 /// The resident set size in bytes, from /proc/self/status (0 where unavailable).
@@ -221,6 +249,16 @@ mod tests {
         }
         assert!(first.try_recv().is_err(), "the waiting reliever was started twice");
         drop(held);
+    }
+
+    #[test]
+    fn freed_pages_wait_only_while_there_is_room() {
+        let limit = 1000;
+        assert!(has_room(100, limit, false), "far under the limit");
+        assert!(!has_room(500, limit, false), "between the marks: stays tight");
+        assert!(has_room(500, limit, true), "between the marks: stays roomy");
+        assert!(!has_room(600, limit, true), "past the tight mark");
+        assert!(has_room(0, 0, false), "a zero limit does not divide by zero");
     }
 
     #[test]
