@@ -17,6 +17,16 @@ const LIMIT: u64 = 256 << 20;
 const LOAD: Duration = Duration::from_secs(20);
 
 #[test]
+fn the_appliance_runs_without_transparent_huge_pages() {
+    // mimalloc asks for huge pages on its arenas; the appliance turns them
+    // off (a purged page came back as 2 MiB, resident in full).
+    let app = Appliance::start();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", app.pid())).expect("the appliance's /proc status");
+    let thp = status.lines().find_map(|l| l.strip_prefix("THP_enabled:")).map(str::trim);
+    assert_eq!(thp, Some("0"), "THP_enabled in /proc/<pid>/status");
+}
+
+#[test]
 fn combined_load_stays_under_the_memory_limit_and_loses_nothing_acknowledged() {
     let app = Appliance::start_with(Options::default().config("[memory]\nlimit = \"256MiB\"\n[logs]\ncommit_interval = \"500ms\"\n"));
     let secs = LOAD.as_secs().to_string();
