@@ -40,8 +40,9 @@ fn tune_allocator() {
 /// Transparent huge pages off for the process. mimalloc asks for them on its
 /// arenas (`MADV_HUGEPAGE`), so a page it had purged came back as a whole
 /// 2 MiB page zeroed at once, and the resident set counted the rest of that
-/// page: with them off the heavy 256MiB soak peaked ~30 MiB lower (and log
-/// ingest's peak likewise), at the same ingest rate (BENCHMARKS.md, Memory).
+/// page: with them off the heavy 256MiB soak peaked at 207-209 MiB instead
+/// of 230-250, and syslog ingest at 400-404 MiB instead of 431-434, at the
+/// same rate (BENCHMARKS.md, Memory).
 fn no_huge_pages() {
     // SAFETY: prctl(PR_SET_THP_DISABLE) sets a flag on this process's
     // address space that the kernel reads at each later page fault; it

@@ -342,12 +342,7 @@ impl Store {
                             // share holds (a statsd flush names every key):
                             // each is measured as it is created.
                             let windows = Windows::cost(&policy);
-                            let after = head.bytes
-                                + head.created_window_bytes
-                                + self.window_bytes_seen.load(Ordering::Relaxed)
-                                + p.name.len()
-                                + SERIES_ENTRY_BYTES
-                                + windows;
+                            let after = self.series_bytes_seen(&head) + p.name.len() + SERIES_ENTRY_BYTES + windows;
                             if self.full.load(Ordering::Relaxed) || after > self.series_bytes {
                                 self.full.store(true, Ordering::Relaxed);
                                 outcome.refused_memory += 1;

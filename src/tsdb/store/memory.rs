@@ -55,9 +55,10 @@ impl Store {
 
     /// The same, without waiting for the windows' locks, which a flush holds
     /// while it plans (seconds, for a large one): their size as the last
-    /// flush or forgetting left it. For readers such as `/api/status`.
-    fn series_memory_seen(&self) -> usize {
-        let head = self.head.lock().expect("head lock poisoned");
+    /// flush or forgetting left it, plus what the series created since will
+    /// open. What ingest measures a new series against, and `/api/status`
+    /// reads.
+    pub(super) fn series_bytes_seen(&self, head: &Head) -> usize {
         head.bytes + head.created_window_bytes + self.window_bytes_seen.load(Ordering::Relaxed)
     }
 
@@ -111,10 +112,9 @@ impl Store {
     pub fn memory(&self) -> [(&'static str, u64); 5] {
         let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         let chunks = self.db.property_int_value_cf(self.chunks(), "rocksdb.cur-size-all-mem-tables").ok().flatten().unwrap_or(0);
-        let series = self.series_memory_seen();
-        let pending = {
+        let (series, pending) = {
             let head = self.head.lock().expect("head lock poisoned");
-            (head.pending.capacity() + head.flushing.capacity()) * std::mem::size_of::<Pending>()
+            (self.series_bytes_seen(&head), (head.pending.capacity() + head.flushing.capacity()) * std::mem::size_of::<Pending>())
         };
         [
             ("tsdb_block_cache", property("rocksdb.block-cache-usage")),
