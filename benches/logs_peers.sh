@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Log ingest: instantops end to end (TCP in, WAL fsynced, indexed, committed:
 # searchable) against bare Tantivy indexing of the same events with the same
-# schema (`bench logs --proto bare`: no network, no WAL, events generated and
-# parsed before the clock starts), same machine, interleaved, RUNS rounds.
+# schema (`bench logs --proto bare|bare-json|bare-bulk`: no network, no WAL,
+# events generated, parsed and made into documents before the clock starts),
+# same machine, interleaved, RUNS rounds.
 #
 #   BIN=path/to/instantops benches/logs_peers.sh
 #
-# Each round: bare (1M syslog events), then a fresh appliance per shape
-# (syslog TCP, json TCP, _bulk), each loaded for DURATION s at rate 0 (as fast
+# Each round, per shape (syslog TCP, json TCP, _bulk): bare Tantivy on 1M
+# events of that shape, then a fresh appliance loaded for DURATION s at rate 0 (as fast
 # as the receiver takes it) with 2 connections and timed until
 # instantops_logs_indexed_total (committed) counts every event. After the
 # load the appliance is stopped (SIGTERM: last commit, merges finish) and the
@@ -35,11 +36,11 @@ start() {
 addr() { grep "^listening $2 " "$1/stdout" | awk '{print $3}'; }
 
 for run in $(seq "$RUNS"); do
-  scratch=$(mktemp -d)
-  line=$("$BIN" bench logs --proto bare --to "$scratch" --rate 0 2> "$OUT/bare-$run.err")
-  echo "run $run bare: $line $(cat "$OUT/bare-$run.err")" | tee -a "$OUT/summary.txt"
-  rm -rf "$scratch"
   for shape in syslog json bulk; do
+    scratch=$(mktemp -d)
+    line=$("$BIN" bench logs --proto "bare-$shape" --to "$scratch" --rate 0 2> "$OUT/bare-$shape-$run.err")
+    echo "run $run bare-$shape: $line $(cat "$OUT/bare-$shape-$run.err")" | tee -a "$OUT/summary.txt"
+    rm -rf "$scratch"
     dir=$(mktemp -d)
     start "$dir"
     case $shape in syslog) to=$(addr "$dir" syslog_tcp) ;; json) to=$(addr "$dir" json_tcp) ;; bulk) to=$(addr "$dir" elasticsearch) ;; esac
@@ -57,25 +58,26 @@ python3 - "$OUT/summary.txt" <<'PY'
 import re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r'run \d+ (\w+): sent (\d+) events \(([\d.]+) MB', line)
+    m = re.match(r'run \d+ ([\w-]+): sent (\d+) events \(([\d.]+) MB', line)
     if not m:
         continue
     shape, events, mb = m.group(1), int(m.group(2)), float(m.group(3))
-    if shape == 'bare':
+    if shape.startswith('bare'):
         rate = float(re.search(r'([\d.]+) events/s', line).group(1))
         ratio = float(re.search(r'\(([\d.]+)x\)', line).group(1))
     else:
         rate = float(re.search(r'([\d.]+) events/s, [\d.]+ MB/s end to end', line).group(1))
         ratio = int(re.search(r'index (\d+) bytes', line).group(1)) / (mb * 1e6)
     rows.setdefault(shape, []).append((rate, mb, ratio, events))
-bare = statistics.median(r[0] for r in rows.get('bare', [(1, 0, 0)]))
-print('| shape | median events/s | MB/s (median) | vs bare Tantivy | index / raw |')
+print('| shape | median events/s | MB/s (median) | vs bare Tantivy, same events | index / raw |')
 print('|---|---|---|---|---|')
-for shape in ['bare', 'syslog', 'json', 'bulk']:
-    if shape not in rows:
-        continue
-    rates = [r[0] for r in rows[shape]]
-    med = statistics.median(rates)
-    mbs = statistics.median(r[0] * r[1] / r[3] for r in rows[shape])
-    print(f"| {shape} | {med:,.0f} ({', '.join(f'{r:,.0f}' for r in rates)}) | {mbs:.1f} | {med / bare:.2f}x | {statistics.median(r[2] for r in rows[shape]):.2f} |")
+for shape in ['syslog', 'json', 'bulk']:
+    for name in ['bare-' + shape, shape]:
+        if name not in rows:
+            continue
+        rates = [r[0] for r in rows[name]]
+        med = statistics.median(rates)
+        bare = statistics.median(r[0] for r in rows.get('bare-' + shape, [(med,)]))
+        mbs = statistics.median(r[0] * r[1] / r[3] for r in rows[name])
+        print(f"| {name} | {med:,.0f} ({', '.join(f'{r:,.0f}' for r in rates)}) | {mbs:.1f} | {med / bare:.2f}x | {statistics.median(r[2] for r in rows[name]):.2f} |")
 PY

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::logs::{api, decoded_body, ingest_error};
-use crate::logs::event::{Fields, normalize};
+use crate::logs::event::Fields;
 use crate::logs::inputs::bulk::{self, Action, Op as BulkOp, Outcome};
 use crate::logs::pipeline::Op;
 use crate::logs::time::now_ms;
@@ -246,7 +246,7 @@ impl Batch<'_> {
                             &format!("[{id}]: version conflict, document already exists (current version [1])"),
                         )
                     } else {
-                        match self.add(source, &index, &id) {
+                        match self.add(source, &index, &id, given.is_none()) {
                             Ok(()) if existed => Outcome::Updated,
                             Ok(()) => Outcome::Created,
                             Err(o) => o,
@@ -274,20 +274,13 @@ impl Batch<'_> {
         (op, index, id, outcome)
     }
 
-    fn add(&mut self, source: Fields, index: &str, id: &str) -> Result<(), Outcome> {
-        let mut source = source;
-        // Vector and Fluent Bit name the time `timestamp` unless told otherwise.
-        if !source.contains_key("@timestamp")
-            && let Some(ts) = source.get("timestamp").filter(|v| v.is_string()).cloned()
-        {
-            source.insert("@timestamp".into(), ts);
-        }
-        let mut parsed = normalize(source, self.now);
-        parsed.fields.insert("_index".into(), Value::String(index.into()));
-        parsed.fields.insert("_id".into(), Value::String(id.into()));
-        match self.input.op(parsed, None) {
-            Some(op) => {
-                if let Op::Add { json, .. } = &op {
+    /// Queues `source` as the document `id` of `index`; `fresh` when the id
+    /// was generated for it (nothing to replace).
+    fn add(&mut self, source: Fields, index: &str, id: &str, fresh: bool) -> Result<(), Outcome> {
+        match self.input.op(bulk::document(source, index, id, self.now), None) {
+            Some(mut op) => {
+                if let Op::Add { json, fresh: is_fresh, .. } = &mut op {
+                    *is_fresh = fresh;
                     self.overlay.insert(id.into(), Some(json.clone()));
                 }
                 self.ops.push(op);
@@ -306,12 +299,12 @@ impl Batch<'_> {
             Some(json) => {
                 let mut merged: Fields = serde_json::from_str(&json).unwrap_or_default();
                 merge(&mut merged, doc);
-                match self.add(merged, index, id) {
+                match self.add(merged, index, id, false) {
                     Ok(()) => Outcome::Updated,
                     Err(o) => o,
                 }
             }
-            None if upsert => match self.add(doc, index, id) {
+            None if upsert => match self.add(doc, index, id, false) {
                 Ok(()) => Outcome::Created,
                 Err(o) => o,
             },

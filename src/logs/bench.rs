@@ -19,10 +19,14 @@ pub enum Proto {
     Syslog,
     Json,
     Bulk,
-    /// No network, no WAL: the same syslog events, parsed beforehand, indexed
-    /// straight into Tantivy with the appliance's schema (the ceiling the
-    /// end-to-end rate is compared with). `--to` is then a scratch directory.
+    /// No network, no WAL: the same events as `syslog` (`bare`), `json`
+    /// (`bare-json`) or `bulk` (`bare-bulk`), parsed and made into documents
+    /// the way that input does beforehand, indexed straight into Tantivy with
+    /// the appliance's schema: the ceiling each end-to-end rate is compared
+    /// with. `--to` is then a scratch directory.
     Bare,
+    BareJson,
+    BareBulk,
 }
 
 impl std::str::FromStr for Proto {
@@ -32,8 +36,10 @@ impl std::str::FromStr for Proto {
             "syslog" => Ok(Proto::Syslog),
             "json" => Ok(Proto::Json),
             "bulk" => Ok(Proto::Bulk),
-            "bare" => Ok(Proto::Bare),
-            other => Err(format!("unknown protocol {other:?}: syslog, json, bulk or bare")),
+            "bare" | "bare-syslog" => Ok(Proto::Bare),
+            "bare-json" => Ok(Proto::BareJson),
+            "bare-bulk" => Ok(Proto::BareBulk),
+            other => Err(format!("unknown protocol {other:?}: syslog, json, bulk, bare, bare-json or bare-bulk")),
         }
     }
 }
@@ -131,7 +137,7 @@ fn app_event(rng: &mut SplitMix, message: Option<&str>) -> String {
 
 /// Runs the plan and reports.
 pub fn run(plan: &Plan) -> Result<Report, String> {
-    if plan.proto == Proto::Bare {
+    if matches!(plan.proto, Proto::Bare | Proto::BareJson | Proto::BareBulk) {
         return bare(plan);
     }
     let replay: Option<std::sync::Arc<Vec<String>>> = match &plan.replay {
@@ -170,22 +176,48 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
     Ok(Report { events, bytes, send_secs, ingest_secs })
 }
 
-/// The bare-Tantivy baseline: `rate * duration` syslog events (default 1M),
-/// generated and parsed first; then only indexing and the final commit are
-/// timed, with the appliance's writer heap (150 MB) and 2 threads.
+/// The bare-Tantivy baseline: `rate * duration` events (default 1M) of the
+/// shape's kind, generated, parsed and encoded first, as its input would
+/// (`_bulk` documents get generated ids); then only indexing and the final
+/// commit are timed, with the appliance's writer heap (150 MB) and 2 threads.
+/// Bytes count as the senders count them: whole frames for syslog, lines for
+/// json and bulk's document lines.
 fn bare(plan: &Plan) -> Result<Report, String> {
     let n = if plan.rate == 0 { 1_000_000 } else { plan.rate * plan.duration.as_secs().max(1) };
     let mut rng = SplitMix(0x1095);
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let stamp = crate::logs::time::format_ms(now_s as i64 * 1000);
+    let now_ms = now_s as i64 * 1000;
+    let stamp = crate::logs::time::format_ms(now_ms);
     let mut events = Vec::with_capacity(n as usize);
     let mut bytes = 0u64;
-    for _ in 0..n {
-        let frame =
-            format!("<134>1 {stamp} web-{:02} nginx {} access - {}", rng.below(40), 1000 + rng.below(9000), nginx_line(&mut rng, now_s));
-        bytes += frame.len() as u64 + 1 + frame.len().to_string().len() as u64;
-        let parsed = crate::logs::inputs::syslog::parse(frame.as_bytes(), now_s as i64 * 1000);
-        let event = parsed.into_event("syslog_tcp", Some("127.0.0.1"), 1000).map_err(|e| e.to_string())?;
+    for seq in 0..n {
+        let parsed = match plan.proto {
+            Proto::BareJson => {
+                let line = app_event(&mut rng, None);
+                bytes += line.len() as u64 + 1;
+                let mut parsed = crate::logs::event::from_json_line(line.as_bytes(), now_ms);
+                (parsed.pop().ok_or("an app event parses to one event")?, "json_tcp", Some("127.0.0.1"))
+            }
+            Proto::BareBulk => {
+                let line = app_event(&mut rng, None);
+                bytes += line.len() as u64 + 1;
+                let source = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+                let id = crate::logs::inputs::bulk::new_id(now_ms, seq, 0x1095);
+                (crate::logs::inputs::bulk::document(source, "bench", &id, now_ms), "elasticsearch", None)
+            }
+            _ => {
+                let frame = format!(
+                    "<134>1 {stamp} web-{:02} nginx {} access - {}",
+                    rng.below(40),
+                    1000 + rng.below(9000),
+                    nginx_line(&mut rng, now_s)
+                );
+                bytes += frame.len() as u64 + 1 + frame.len().to_string().len() as u64;
+                (crate::logs::inputs::syslog::parse(frame.as_bytes(), now_ms), "syslog_tcp", Some("127.0.0.1"))
+            }
+        };
+        let (parsed, input, peer) = parsed;
+        let event = parsed.into_event(input, peer, 1000).map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&event.fields).map_err(|e| e.to_string())?;
         events.push((event, json));
     }
@@ -252,7 +284,7 @@ fn sender(plan: &Plan, c: u64, replay: Option<&[String]>) -> Result<(u64, u64), 
                     buf.extend_from_slice(app_event(&mut rng, line).as_bytes());
                     buf.push(b'\n');
                 }
-                Proto::Bare => return Err("bare has no sender".into()),
+                Proto::Bare | Proto::BareJson | Proto::BareBulk => return Err("bare has no sender".into()),
                 Proto::Bulk => {
                     buf.extend_from_slice(b"{\"index\":{\"_index\":\"bench\"}}\n");
                     let before_doc = buf.len();

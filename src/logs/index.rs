@@ -149,6 +149,7 @@ impl LogIndex {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Io { path: dir.into(), source })?;
         let (schema, fields) = schema();
         let tokenizers = tokenizers();
+        super::rewrite::recover(dir)?;
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map_err(|source| IndexError::Io { path: dir.into(), source })?
             .filter_map(|e| e.ok())
@@ -164,7 +165,14 @@ impl LogIndex {
                 let _ = std::fs::remove_dir_all(&path);
                 continue;
             }
-            parts.push(Arc::new(open_partition(&path, name, &tokenizers)?));
+            let mut part = open_partition(&path, name, &tokenizers)?;
+            if super::rewrite::needed(&part.index, &fields)? {
+                let started = std::time::Instant::now();
+                let events = super::rewrite::rewrite(&path, &part.index, &schema, &fields, &tokenizers)?;
+                tracing::info!(partition = %part.name, events, ms = started.elapsed().as_millis() as u64, "log partition rewritten: its term dictionary was of an older kind");
+                part = open_partition(&path, part.name, &tokenizers)?;
+            }
+            parts.push(Arc::new(part));
         }
         let index = Arc::new(LogIndex { dir: dir.to_owned(), fields, schema, tokenizers, parts: RwLock::new(parts) });
         let hot = index.parts.read().expect("index lock poisoned").last().cloned();
@@ -318,28 +326,8 @@ impl Writer {
     /// Adds one event (its JSON already encoded as `json`), moving its
     /// strings into the document rather than copying them.
     pub fn add(&mut self, event: Event, json: &str) -> Result<(), IndexError> {
-        let f = self.fields;
         let ts_ms = event.ts_ms;
-        let mut doc = TantivyDocument::new();
-        doc.add_i64(f.ts, ts_ms);
-        let mut attrs: Vec<(String, OwnedValue)> = Vec::with_capacity(event.fields.len());
-        for (k, v) in event.fields {
-            match (k.as_str(), v) {
-                // The time is `ts`; the version says nothing worth a term.
-                ("@timestamp" | "@version", _) => {}
-                ("message", Value::String(s)) => doc.add_text(f.message, s),
-                ("message", other) => doc.add_text(f.message, other.to_string()),
-                ("_id", Value::String(s)) => doc.add_text(f.id, s),
-                (_, v) => {
-                    if let Some(v) = owned(v) {
-                        attrs.push((k, v));
-                    }
-                }
-            }
-        }
-        doc.add_field_value(f.attrs, &OwnedValue::Object(attrs));
-        doc.add_text(f.src, json);
-        doc.add_u64(f.seq, self.pending.docs);
+        let doc = document(&self.fields, event, json, self.pending.docs);
         self.writer.add_document(doc)?;
         let p = &mut self.pending;
         p.min_ts = p.min_ts.min(ts_ms);
@@ -408,6 +396,31 @@ impl Writer {
 
 /// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
 /// strings stay keywords), taken apart rather than copied.
+/// The Tantivy document of one event: `seq` is its arrival number in the partition.
+pub(super) fn document(f: &Fields, event: Event, json: &str, seq: u64) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_i64(f.ts, event.ts_ms);
+    let mut attrs: Vec<(String, OwnedValue)> = Vec::with_capacity(event.fields.len());
+    for (k, v) in event.fields {
+        match (k.as_str(), v) {
+            // The time is `ts`; the version says nothing worth a term.
+            ("@timestamp" | "@version", _) => {}
+            ("message", Value::String(s)) => doc.add_text(f.message, s),
+            ("message", other) => doc.add_text(f.message, other.to_string()),
+            ("_id", Value::String(s)) => doc.add_text(f.id, s),
+            (_, v) => {
+                if let Some(v) = owned(v) {
+                    attrs.push((k, v));
+                }
+            }
+        }
+    }
+    doc.add_field_value(f.attrs, &OwnedValue::Object(attrs));
+    doc.add_text(f.src, json);
+    doc.add_u64(f.seq, seq);
+    doc
+}
+
 fn owned(v: Value) -> Option<OwnedValue> {
     Some(match v {
         Value::Null => return None,

@@ -36,7 +36,7 @@ impl Input {
         match parsed.into_event(self.stats.input(), peer, self.max_fields) {
             Ok(event) => {
                 let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
-                Some(Op::Add { event, json: json.into() })
+                Some(Op::Add { event, json: json.into(), fresh: false })
             }
             Err(e) => {
                 self.stats.bad(&e);

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod matcher;
 pub mod pipeline;
 pub mod query;
+mod rewrite;
 pub mod search;
 pub mod searchbench;
 pub mod time;

@@ -41,6 +41,11 @@ pub enum Op {
     Add {
         event: Event,
         json: Arc<str>,
+        /// The event's `_id` was generated here (a `_bulk` index or create
+        /// without one), so no older event has it and indexing it deletes
+        /// nothing first: Elasticsearch's append-only path for auto ids.
+        /// False for every other event, with or without an `_id`.
+        fresh: bool,
     },
     Delete {
         id: String,
@@ -201,9 +206,10 @@ impl Logs {
         let mut events = 0;
         for op in &ops {
             match op {
-                Op::Add { event, json } => {
+                Op::Add { event, json, fresh } => {
                     events += 1;
-                    wal::encode(&mut buf, Kind::Event, &event.ts_ms.to_le_bytes(), json.as_bytes());
+                    let kind = if *fresh { Kind::FreshEvent } else { Kind::Event };
+                    wal::encode(&mut buf, kind, &event.ts_ms.to_le_bytes(), json.as_bytes());
                 }
                 Op::Delete { id } => wal::encode(&mut buf, Kind::Delete, &[], id.as_bytes()),
             }
@@ -212,7 +218,9 @@ impl Logs {
         let ids: Vec<(String, Option<Arc<str>>)> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::Add { event, json } => event.fields.get("_id").and_then(|v| v.as_str()).map(|id| (id.to_owned(), Some(json.clone()))),
+                Op::Add { event, json, .. } => {
+                    event.fields.get("_id").and_then(|v| v.as_str()).map(|id| (id.to_owned(), Some(json.clone())))
+                }
                 Op::Delete { id } => Some((id.clone(), None)),
             })
             .collect();
@@ -280,11 +288,11 @@ pub enum OpenError {
 /// An [`Op`] as encoded in a WAL record, decoded for replay.
 fn decode(kind: Kind, payload: &[u8]) -> Option<Op> {
     match kind {
-        Kind::Event => {
+        Kind::Event | Kind::FreshEvent => {
             let ts_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
             let json = std::str::from_utf8(payload.get(8..)?).ok()?.to_owned();
             let fields = serde_json::from_str(&json).ok()?;
-            Some(Op::Add { event: Event { ts_ms, fields }, json: json.into() })
+            Some(Op::Add { event: Event { ts_ms, fields }, json: json.into(), fresh: kind == Kind::FreshEvent })
         }
         Kind::Delete => Some(Op::Delete { id: String::from_utf8(payload.to_vec()).ok()? }),
     }
@@ -292,8 +300,8 @@ fn decode(kind: Kind, payload: &[u8]) -> Option<Op> {
 
 fn apply(writer: &mut Writer, op: Op) -> Result<(), IndexError> {
     match op {
-        Op::Add { event, json } => {
-            if let Some(id) = event.fields.get("_id").and_then(|v| v.as_str()) {
+        Op::Add { event, json, fresh } => {
+            if !fresh && let Some(id) = event.fields.get("_id").and_then(|v| v.as_str()) {
                 // `index` of an existing id replaces it.
                 writer.delete(id);
             }
@@ -442,7 +450,7 @@ mod tests {
                 fields.insert("message".into(), serde_json::Value::String(format!("event {i}")));
                 let event = Parsed { ts_ms: 1_700_000_000_000 + i as i64, fields }.into_event("test", None, 10).unwrap();
                 let json = serde_json::to_string(&event.fields).unwrap();
-                Op::Add { event, json: json.into() }
+                Op::Add { event, json: json.into(), fresh: false }
             })
             .collect()
     }

@@ -46,6 +46,9 @@ pub enum Kind {
     Event = 1,
     /// A delete by document id (Elasticsearch `delete`): the id's bytes.
     Delete = 2,
+    /// An event whose `_id` was generated on arrival (`Op::Add`'s `fresh`),
+    /// laid out as `Event`.
+    FreshEvent = 3,
 }
 
 /// Appends one record to `buf`.
@@ -298,6 +301,7 @@ fn decode_all(data: &[u8], base: u64) -> (Vec<Record>, u64) {
         let kind = match body[0] {
             1 => Kind::Event,
             2 => Kind::Delete,
+            3 => Kind::FreshEvent,
             _ => break,
         };
         at += 8 + len;

@@ -142,15 +142,31 @@ done
 say "syslog line read back"
 
 # 7. Power off: the ACPI power button, which systemd-logind (with dbus)
-# turns into an orderly shutdown; then wait for QEMU to exit.
-python3 -c '
+# turns into an orderly shutdown; then wait for QEMU to exit. Under TCG on a
+# loaded host presses were seen to go unanswered (none of them acted on in
+# 180 s once; another run needed 4 presses 30 s apart), so the button is
+# pressed again every 15 s until the guest's console shows a shutdown.
+power_button() {
+  python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"system_powerdown\n")' "$work/monitor"
-deadline=$((SECONDS + 180))
+}
+console_at=$(stat -c %s "$work/console.log")
+power_button
+presses=1
+pressed_at=$SECONDS
+deadline=$((SECONDS + 300))
 while kill -0 "$qemu_pid" 2>/dev/null; do
-  ((SECONDS < deadline)) || fail "the machine did not power off within 180 s"
+  ((SECONDS < deadline)) || fail "the machine did not power off within 300 s ($presses presses of the power button)"
+  # Only what the console printed since the first press counts.
+  if ((SECONDS - pressed_at >= 15)) && ! tail -c +"$((console_at + 1))" "$work/console.log" | grep -aq "Stopping\|Stopped\|Power down"; then
+    power_button
+    presses=$((presses + 1))
+    pressed_at=$SECONDS
+  fi
   sleep 1
 done
+((presses == 1)) || say "powered off after $presses presses of the power button"
 qemu_pid=""
 grep -aq "reboot: Power down" "$work/console.log" || fail "no orderly power-down on the console"
 grep -aq "Stopped.*instantops.service" "$work/console.log" || fail "systemd did not stop instantops in order"

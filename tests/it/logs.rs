@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Appliance, Options, client_python, eventually, free_port, python};
+use crate::harness::{Appliance, Options, client_python, eventually, free_port, python, repo_path};
 
 /// Fast commits so tests wait little; retention long enough for old log files.
 fn start() -> Appliance {
@@ -308,6 +308,21 @@ fn bulk_semantics_per_item_with_gzip_crlf_and_whole_request_errors() {
     assert_eq!(statuses, vec![201, 409, 400, 200, 404, 400], "{text}");
     let hits = wait_total(&app, "_index:b", 1);
     assert_eq!((hits[0]["message"].clone(), hits[0]["extra"].clone()), (Value::from("one"), Value::from("x")));
+    // `index` of an id that exists replaces it, in a later commit too; an
+    // index without an id adds an event with a new one.
+    let (status, text) =
+        es("/_bulk", &[], b"{\"index\":{\"_index\":\"b\",\"_id\":\"1\"}}\n{\"message\":\"one again\"}\n{\"index\":{\"_index\":\"b\"}}\n{\"message\":\"auto\"}\n");
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (v["items"][0]["index"]["result"].clone(), v["items"][1]["index"]["result"].clone()),
+        ("updated".into(), "created".into()),
+        "{text}"
+    );
+    let hits = wait_total(&app, "_index:b", 2);
+    let mut messages: Vec<&str> = hits.iter().filter_map(|h| h["message"].as_str()).collect();
+    messages.sort();
+    assert_eq!(messages, ["auto", "one again"]);
     // Whole-request errors.
     let (status, text) = es("/_bulk", &[], b"{\"frobnicate\":{}}\n{}\n");
     assert_eq!(status, 400, "{text}");
@@ -358,15 +373,23 @@ fn kill_9_during_a_bulk_load_loses_no_acknowledged_event_and_duplicates_none() {
                 if stop.load(std::sync::atomic::Ordering::Acquire) {
                     break;
                 }
-                let ids: Vec<String> = (0..200).map(|i| format!("c{batch}-{i}")).collect();
-                let body: String = ids
-                    .iter()
-                    .map(|id| format!("{{\"index\":{{\"_id\":\"{id}\"}}}}\n{{\"message\":\"crash test {id}\",\"kind\":\"crash\"}}\n"))
+                // Odd batches leave the ids to the appliance (its append-only
+                // path, replayed from its own WAL record kind).
+                let given = batch % 2 == 0;
+                let body: String = (0..200)
+                    .map(|i| match given {
+                        true => format!(
+                            "{{\"index\":{{\"_id\":\"c{batch}-{i}\"}}}}\n{{\"message\":\"crash test {batch} {i}\",\"kind\":\"crash\"}}\n"
+                        ),
+                        false => format!("{{\"index\":{{}}}}\n{{\"message\":\"crash test {batch} {i}\",\"kind\":\"crash\"}}\n"),
+                    })
                     .collect();
                 match agent.post(&url).send(body.as_bytes()) {
                     Ok(mut r) if r.status() == 200 => {
                         let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
                         if v["errors"] == false {
+                            let items = v["items"].as_array().cloned().unwrap_or_default();
+                            let ids = items.iter().filter_map(|item| item["index"]["_id"].as_str().map(String::from));
                             acked.lock().unwrap().extend(ids);
                         }
                     }
@@ -422,4 +445,50 @@ fn bad_input_is_counted_and_the_good_input_beside_it_is_kept() {
     wait_total(&app, "t:h", 2);
     let reply = app.request("POST", "/api/logs", &[], Some(b""));
     assert_eq!(reply.status, 400, "{}", reply.body);
+}
+
+/// A log store written by a build whose Tantivy used FST term dictionaries
+/// (before the switch to sstable ones, tests/fixtures/logs-fst: 40 `_bulk`
+/// events of 2026-11-20, the first five with ids `fst-0`..`fst-4`). At start
+/// its partition is indexed again from the stored events, once; every event
+/// is then found by word, phrase, field and id, exactly once.
+#[test]
+fn a_partition_written_with_fst_term_dictionaries_is_rewritten_and_searchable() {
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            match entry.file_type().unwrap().is_dir() {
+                true => copy_tree(&entry.path(), &to.join(entry.file_name())),
+                false => drop(std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap()),
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_tree(&repo_path("tests/fixtures/logs-fst"), &data.join("logs"));
+    let options = || Options { data_dir: Some(data.clone()), ..logs_options() };
+    let mut app = Appliance::start_with(options());
+    assert!(app.stderr().contains("log partition rewritten"), "{}", app.stderr());
+    let hits = wait_total(&app, "fixture:fst", 40);
+    let mut statuses: Vec<i64> = hits.iter().filter_map(|h| h["status"].as_i64()).collect();
+    statuses.sort();
+    assert_eq!(statuses, (200..240).collect::<Vec<_>>());
+    wait_total(&app, "\"fst build event 7\"", 1);
+    wait_total(&app, "status:[230 TO 239]", 10);
+    // Ids: `create` of one that exists conflicts, of a new one does not.
+    let reply = app.request_at(
+        "elasticsearch",
+        "POST",
+        "/legacy/_bulk",
+        &[],
+        Some(b"{\"create\":{\"_id\":\"fst-3\"}}\n{\"message\":\"again\"}\n{\"create\":{\"_id\":\"fst-9\"}}\n{\"message\":\"new\",\"fixture\":\"fst\"}\n"),
+    );
+    let statuses: Vec<u64> = reply.json()["items"].as_array().unwrap().iter().map(|i| i["create"]["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [409, 201], "{}", reply.body);
+    wait_total(&app, "fixture:fst", 41);
+    app.terminate(Duration::from_secs(20)).expect("stops");
+    let app = Appliance::start_with(options());
+    wait_total(&app, "fixture:fst", 41);
+    assert!(!app.stderr().contains("log partition rewritten"), "rewritten twice: {}", app.stderr());
 }

@@ -16,6 +16,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::logs::event::{Parsed, normalize};
 use crate::splitmix::SplitMix;
 use crate::telemetry::logging::excerpt;
 
@@ -158,6 +159,22 @@ fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
 /// A source line as a JSON object, or why it is not one.
 fn source_object(line: usize, text: &[u8]) -> Result<Map<String, Value>, String> {
     serde_json::from_slice(text).map_err(|e| format!("failed to parse source line [{line}] {:?}: {e}", excerpt(text)))
+}
+
+/// An index or create action's document as the event it becomes: a
+/// `timestamp` (Vector's and Fluent Bit's default name) is taken as
+/// `@timestamp` when there is none, logstash's event rules apply
+/// ([`normalize`]), and `_index` and `_id` become fields.
+pub fn document(mut source: Map<String, Value>, index: &str, id: &str, now_ms: i64) -> Parsed {
+    if !source.contains_key("@timestamp")
+        && let Some(ts) = source.get("timestamp").filter(|v| v.is_string()).cloned()
+    {
+        source.insert("@timestamp".into(), ts);
+    }
+    let mut parsed = normalize(source, now_ms);
+    parsed.fields.insert("_index".into(), Value::String(index.into()));
+    parsed.fields.insert("_id".into(), Value::String(id.into()));
+    parsed
 }
 
 /// The outcome of one item, decided by the caller.
