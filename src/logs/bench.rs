@@ -44,6 +44,13 @@ impl std::str::FromStr for Proto {
     }
 }
 
+impl Proto {
+    /// Whether this is a bare-Tantivy baseline rather than a sender.
+    pub fn is_bare(self) -> bool {
+        matches!(self, Proto::Bare | Proto::BareJson | Proto::BareBulk)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub to: String,
@@ -137,7 +144,7 @@ fn app_event(rng: &mut SplitMix, message: Option<&str>) -> String {
 
 /// Runs the plan and reports.
 pub fn run(plan: &Plan) -> Result<Report, String> {
-    if matches!(plan.proto, Proto::Bare | Proto::BareJson | Proto::BareBulk) {
+    if plan.proto.is_bare() {
         return bare(plan);
     }
     let replay: Option<std::sync::Arc<Vec<String>>> = match &plan.replay {
@@ -191,7 +198,7 @@ fn bare(plan: &Plan) -> Result<Report, String> {
     let mut events = Vec::with_capacity(n as usize);
     let mut bytes = 0u64;
     for seq in 0..n {
-        let parsed = match plan.proto {
+        let (parsed, input, peer) = match plan.proto {
             Proto::BareJson => {
                 let line = app_event(&mut rng, None);
                 bytes += line.len() as u64 + 1;
@@ -216,7 +223,6 @@ fn bare(plan: &Plan) -> Result<Report, String> {
                 (crate::logs::inputs::syslog::parse(frame.as_bytes(), now_ms), "syslog_tcp", Some("127.0.0.1"))
             }
         };
-        let (parsed, input, peer) = parsed;
         let event = parsed.into_event(input, peer, 1000).map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&event.fields).map_err(|e| e.to_string())?;
         events.push((event, json));

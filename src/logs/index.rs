@@ -166,9 +166,10 @@ impl LogIndex {
                 continue;
             }
             let mut part = open_partition(&path, name, &tokenizers)?;
-            if super::rewrite::needed(&part.index, &fields)? {
+            let searcher = part.searcher();
+            if super::rewrite::needed(&searcher, &fields)? {
                 let started = std::time::Instant::now();
-                let events = super::rewrite::rewrite(&path, &part.index, &schema, &fields, &tokenizers)?;
+                let events = super::rewrite::rewrite(&path, &searcher, &schema, &fields, &tokenizers)?;
                 tracing::info!(partition = %part.name, events, ms = started.elapsed().as_millis() as u64, "log partition rewritten: its term dictionary was of an older kind");
                 part = open_partition(&path, part.name, &tokenizers)?;
             }

@@ -203,17 +203,10 @@ impl Logs {
     /// before acknowledging. Callers check [`Logs::admit`] first.
     pub fn submit(&self, ops: Vec<Op>) -> Result<u64, IngestError> {
         let mut buf = Vec::with_capacity(ops.iter().map(|op| if let Op::Add { json, .. } = op { json.len() + 17 } else { 64 }).sum());
-        let mut events = 0;
         for op in &ops {
-            match op {
-                Op::Add { event, json, fresh } => {
-                    events += 1;
-                    let kind = if *fresh { Kind::FreshEvent } else { Kind::Event };
-                    wal::encode(&mut buf, kind, &event.ts_ms.to_le_bytes(), json.as_bytes());
-                }
-                Op::Delete { id } => wal::encode(&mut buf, Kind::Delete, &[], id.as_bytes()),
-            }
+            encode(&mut buf, op);
         }
+        let events = ops.iter().filter(|op| matches!(op, Op::Add { .. })).count() as u64;
         self.backlog.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let ids: Vec<(String, Option<Arc<str>>)> = ops
             .iter()
@@ -283,6 +276,17 @@ pub enum OpenError {
     Wal(#[from] WalError),
     #[error("cannot start the log indexer: {0}")]
     Io(String),
+}
+
+/// Appends `op` as one WAL record; [`decode`] reads it back.
+fn encode(buf: &mut Vec<u8>, op: &Op) {
+    match op {
+        Op::Add { event, json, fresh } => {
+            let kind = if *fresh { Kind::FreshEvent } else { Kind::Event };
+            wal::encode(buf, kind, &event.ts_ms.to_le_bytes(), json.as_bytes());
+        }
+        Op::Delete { id } => wal::encode(buf, Kind::Delete, &[], id.as_bytes()),
+    }
 }
 
 /// An [`Op`] as encoded in a WAL record, decoded for replay.
@@ -492,6 +496,31 @@ mod tests {
         wait_searchable(&logs, 20_000);
         assert!(logs.admit_within(Duration::from_secs(10)).is_ok());
         logs.close();
+    }
+
+    #[test]
+    fn ops_replay_from_the_wal_as_they_were_submitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut writer) = wal::open(dir.path(), 0).unwrap();
+        let mut sent = ops(3);
+        if let Op::Add { fresh, .. } = &mut sent[1] {
+            *fresh = true;
+        }
+        sent.push(Op::Delete { id: "gone".into() });
+        let mut buf = Vec::new();
+        for op in &sent {
+            encode(&mut buf, op);
+        }
+        writer.append(&buf).unwrap();
+        drop(writer);
+        let (records, _) = wal::open(dir.path(), 0).unwrap();
+        let shape = |op: &Op| match op {
+            Op::Add { event, json, fresh } => format!("add {} {json} fresh={fresh}", event.ts_ms),
+            Op::Delete { id } => format!("delete {id}"),
+        };
+        let replayed: Vec<String> = records.iter().map(|r| shape(&decode(r.kind, &r.payload).expect("decodes"))).collect();
+        assert_eq!(replayed, sent.iter().map(shape).collect::<Vec<_>>());
+        assert!(replayed[1].ends_with("fresh=true"), "{replayed:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use tantivy::schema::{Field, Schema, Value as _};
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{DocAddress, Index, IndexWriter, Searcher, TantivyDocument};
 
 use super::event::{Event, Fields as EventFields};
 use super::index::{Fields, IndexError, SEQ, TS, document};
@@ -48,11 +48,10 @@ pub(super) fn recover(dir: &Path) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Whether any segment of `index` has a term dictionary of a kind this build
-/// cannot read.
-pub(super) fn needed(index: &Index, fields: &Fields) -> Result<bool, IndexError> {
-    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-    let searcher = reader.searcher();
+/// Whether any segment the partition's `searcher` reads has a term
+/// dictionary of a kind this build cannot read. The dictionaries it opens are
+/// the ones that partition's searches would open (each segment keeps them).
+pub(super) fn needed(searcher: &Searcher, fields: &Fields) -> Result<bool, IndexError> {
     let indexed: [Field; 4] = [fields.ts, fields.message, fields.attrs, fields.id];
     for segment in searcher.segment_readers() {
         for field in indexed {
@@ -66,11 +65,11 @@ pub(super) fn needed(index: &Index, fields: &Fields) -> Result<bool, IndexError>
     Ok(false)
 }
 
-/// Indexes every live event of the partition at `path` again and swaps the
-/// result in. Returns the events rewritten.
+/// Indexes every live event that `searcher` (of the partition at `path`)
+/// reads again, and swaps the result in. Returns the events rewritten.
 pub(super) fn rewrite(
     path: &Path,
-    old: &Index,
+    searcher: &Searcher,
     schema: &Schema,
     fields: &Fields,
     tokenizers: &TokenizerManager,
@@ -85,7 +84,6 @@ pub(super) fn rewrite(
     index.set_tokenizers(tokenizers.clone());
     index.set_fast_field_tokenizers(tokenizers.clone());
     let mut writer: IndexWriter = index.writer_with_num_threads(1, HEAP)?;
-    let searcher = old.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?.searcher();
     let mut events = 0;
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         let times = segment.fast_fields().i64(TS)?;
@@ -100,7 +98,7 @@ pub(super) fn rewrite(
         }
     }
     let mut prepared = writer.prepare_commit()?;
-    if let Some(payload) = old.load_metas()?.payload {
+    if let Some(payload) = searcher.index().load_metas()?.payload {
         prepared.set_payload(&payload);
     }
     prepared.commit()?;
