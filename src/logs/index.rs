@@ -15,7 +15,8 @@
 //! where WAL replay starts (see `wal.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -122,6 +123,14 @@ pub struct LogIndex {
     /// Tantivy's tokenizers plus `keyword`, shared by every partition and the query parser.
     tokenizers: TokenizerManager,
     parts: RwLock<Vec<Arc<Partition>>>,
+    /// Partitions with term dictionaries this build cannot read, waiting for
+    /// [`LogIndex::upgrade`] (oldest first). Not searched until rewritten,
+    /// never written to, never removed by retention.
+    stale: Mutex<Vec<Partition>>,
+    /// The hot writer's heap: the rewriting writer takes at most this.
+    heap: usize,
+    /// Set by [`LogIndex::stop_upgrade`]: a rewrite in progress is abandoned.
+    stopping: AtomicBool,
 }
 
 /// The hot partition's writer and what it has taken since its last commit.
@@ -144,7 +153,9 @@ const DOC_STORE_CACHE_BLOCKS: usize = 8;
 
 impl LogIndex {
     /// Opens every partition under `dir`, and a writer on the newest one (or a
-    /// new one when there is none).
+    /// new one when there is none, or when the newest waits for a rewrite).
+    /// Partitions of an older build are only set aside here: opening stays
+    /// fast however much they hold, and [`LogIndex::upgrade`] rewrites them.
     pub fn open(dir: &Path, heap: usize, threads: usize, now_ms: i64) -> Result<(Arc<LogIndex>, Writer), IndexError> {
         std::fs::create_dir_all(dir).map_err(|source| IndexError::Io { path: dir.into(), source })?;
         let (schema, fields) = schema();
@@ -157,7 +168,7 @@ impl LogIndex {
             .filter(|n| n.starts_with('p') && n.len() == 14 && n[1..].bytes().all(|c| c.is_ascii_digit()))
             .collect();
         names.sort();
-        let mut parts = Vec::new();
+        let (mut parts, mut stale) = (Vec::new(), Vec::new());
         for name in names {
             let path = dir.join(&name);
             if !path.join("meta.json").exists() {
@@ -165,28 +176,76 @@ impl LogIndex {
                 let _ = std::fs::remove_dir_all(&path);
                 continue;
             }
-            let mut part = open_partition(&path, name, &tokenizers)?;
-            let searcher = part.searcher();
-            if super::rewrite::needed(&searcher, &fields)? {
-                let started = std::time::Instant::now();
-                let events = super::rewrite::rewrite(&path, &searcher, &schema, &fields, &tokenizers)?;
-                tracing::info!(partition = %part.name, events, ms = started.elapsed().as_millis() as u64, "log partition rewritten: its term dictionary was of an older kind");
-                part = open_partition(&path, part.name, &tokenizers)?;
+            let part = open_partition(&path, name, &tokenizers)?;
+            match super::rewrite::needed(&part.searcher(), &fields)? {
+                true => {
+                    tracing::info!(partition = %part.name, events = part.meta().docs, "log partition of an older build set aside: searchable once rewritten");
+                    stale.push(part);
+                }
+                false => parts.push(Arc::new(part)),
             }
-            parts.push(Arc::new(part));
         }
-        let index = Arc::new(LogIndex { dir: dir.to_owned(), fields, schema, tokenizers, parts: RwLock::new(parts) });
+        let newest_stale = stale.last().map(|p| (p.number(), p.meta().wal));
+        let index = Arc::new(LogIndex {
+            dir: dir.to_owned(),
+            fields,
+            schema,
+            tokenizers,
+            parts: RwLock::new(parts),
+            stale: Mutex::new(stale),
+            heap,
+            stopping: AtomicBool::new(false),
+        });
         let hot = index.parts.read().expect("index lock poisoned").last().cloned();
-        let writer = match hot {
-            Some(part) => index.writer_on(part, heap, threads)?,
-            None => index.new_partition(heap, threads, now_ms, 0)?,
+        let writer = match (hot, newest_stale) {
+            (Some(part), None) => index.writer_on(part, heap, threads)?,
+            (Some(part), Some((number, _))) if part.number() > number => index.writer_on(part, heap, threads)?,
+            // The hot partition comes after every other, and starts at the
+            // WAL position every partition holds.
+            _ => index.new_partition(heap, threads, now_ms, index.indexed())?,
         };
         Ok((index, writer))
     }
 
+    /// Rewrites the partitions set aside at open, newest first (recent events
+    /// are the ones looked for), each made searchable when it is done. Stops
+    /// early, leaving the rest for the next start, after [`LogIndex::stop_upgrade`].
+    pub fn upgrade(&self) -> Result<(), IndexError> {
+        loop {
+            let next = self.stale.lock().expect("index lock poisoned").last().map(|p| (p.dir.clone(), p.name.clone(), p.searcher()));
+            let Some((path, name, searcher)) = next else { return Ok(()) };
+            let started = std::time::Instant::now();
+            let heap = self.heap.min(super::rewrite::HEAP);
+            let outcome = super::rewrite::rewrite(&path, &searcher, &self.schema, &self.fields, &self.tokenizers, heap, &self.stopping)?;
+            drop(searcher);
+            let Some(events) = outcome else { return Ok(()) };
+            let part = Arc::new(open_partition(&path, name, &self.tokenizers)?);
+            tracing::info!(partition = %part.name, events, ms = started.elapsed().as_millis() as u64, "log partition rewritten: its term dictionary was of an older kind");
+            {
+                // Both locks, so a partition is always in one list or the other.
+                let mut stale = self.stale.lock().expect("index lock poisoned");
+                let mut parts = self.parts.write().expect("index lock poisoned");
+                stale.retain(|p| p.name != part.name);
+                let at = parts.partition_point(|p| p.name < part.name);
+                parts.insert(at, part.clone());
+            }
+        }
+    }
+
+    /// Partitions still waiting for [`LogIndex::upgrade`].
+    pub fn stale(&self) -> usize {
+        self.stale.lock().expect("index lock poisoned").len()
+    }
+
+    /// Makes a running [`LogIndex::upgrade`] abandon its rewrite and return.
+    pub fn stop_upgrade(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
     /// The WAL position every event below is indexed to.
     pub fn indexed(&self) -> u64 {
-        self.parts.read().expect("index lock poisoned").iter().map(|p| p.meta().wal).max().unwrap_or(0)
+        let stale = self.stale.lock().expect("index lock poisoned").iter().map(|p| p.meta().wal).max().unwrap_or(0);
+        self.parts.read().expect("index lock poisoned").iter().map(|p| p.meta().wal).max().unwrap_or(0).max(stale)
     }
 
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
@@ -216,7 +275,13 @@ impl LogIndex {
     /// Starts a new hot partition, committed at once so that its payload
     /// carries the WAL position even before it holds anything.
     fn new_partition(&self, heap: usize, threads: usize, now_ms: i64, wal: u64) -> Result<Writer, IndexError> {
-        let mut stamp = now_ms.max(0);
+        // After every other partition, whatever the clock says.
+        let newest = {
+            let parts = self.parts.read().expect("index lock poisoned").last().map(|p| p.number());
+            let stale = self.stale.lock().expect("index lock poisoned").last().map(|p| p.number());
+            parts.max(stale)
+        };
+        let mut stamp = now_ms.max(0).max(newest.map_or(0, |n| n as i64 + 1));
         let name = loop {
             let name = format!("p{stamp:013}");
             if !self.dir.join(&name).exists() {
@@ -506,5 +571,70 @@ mod tests {
         let (reopened, _w) = LogIndex::open(dir.path(), 16 << 20, 1, day0 + 3 * DAY).unwrap();
         assert_eq!(reopened.partitions().len(), 1);
         assert_eq!(reopened.indexed(), 102);
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            match entry.file_type().unwrap().is_dir() {
+                true => copy_tree(&entry.path(), &to.join(entry.file_name())),
+                false => drop(std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap()),
+            }
+        }
+    }
+
+    /// A partition of the FST-era build (tests/fixtures/logs-fst: 40 events,
+    /// WAL position 8715) does not hold up the open: it is set aside, its WAL
+    /// position still counts, new events go to a new hot partition after it,
+    /// and its events become searchable when `upgrade` has rewritten it.
+    #[test]
+    fn a_partition_of_an_older_build_is_set_aside_at_open_and_rewritten_by_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index"), dir.path());
+        // The clock is behind the fixture's partition: the hot one still sorts after it.
+        let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
+        assert_eq!(index.stale(), 1);
+        assert_eq!(index.indexed(), 8715, "replay must not start before what the set-aside partition holds");
+        assert_eq!(index.partitions().len(), 1);
+        assert!(index.partitions()[0].name.as_str() > "p1795904456405", "{}", index.partitions()[0].name);
+        assert_eq!(index.search("fixture:fst", 0, i64::MAX / 2, 100).unwrap().0, 0);
+        let (e, j) = event(DAY, "arrived during the upgrade");
+        w.add(e, &j).unwrap();
+        w.commit(9000).unwrap();
+        index.upgrade().unwrap();
+        assert_eq!(index.stale(), 0);
+        let names: Vec<String> = index.partitions().iter().map(|p| p.name.clone()).collect();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[0], "p1795904456405", "oldest first: {names:?}");
+        assert_eq!(index.search("fixture:fst", 0, i64::MAX / 2, 100).unwrap().0, 40);
+        assert_eq!(index.search("\"fst build event 7\"", 0, i64::MAX / 2, 100).unwrap().0, 1);
+        assert_eq!(index.search("upgrade", 0, i64::MAX / 2, 100).unwrap().0, 1);
+        assert_eq!(index.indexed(), 9000);
+        drop(w);
+        let (reopened, _w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
+        assert_eq!(reopened.stale(), 0);
+        assert_eq!(reopened.search("fixture:fst", 0, i64::MAX / 2, 100).unwrap().0, 40);
+    }
+
+    /// A stop during the rewrite leaves the partition as it was, with no
+    /// half-written copy, and the next start sets it aside again.
+    #[test]
+    fn a_stopped_upgrade_leaves_the_partition_for_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index"), dir.path());
+        let (index, w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
+        index.stop_upgrade();
+        index.upgrade().unwrap();
+        assert_eq!(index.stale(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(left[0], "p1795904456405");
+        drop((index, w));
+        let (reopened, _w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
+        assert_eq!(reopened.stale(), 1);
+        reopened.upgrade().unwrap();
+        assert_eq!(reopened.search("fixture:fst", 0, i64::MAX / 2, 100).unwrap().0, 40);
     }
 }

@@ -100,6 +100,7 @@ struct Metrics {
     disk: Gauge,
     partitions: Gauge,
     removed: Counter,
+    stale: Gauge,
 }
 
 impl Logs {
@@ -142,7 +143,13 @@ impl Logs {
             disk: registry.gauge("instantops_logs_disk_bytes", "Bytes of the log index on disk.", &[]),
             partitions: registry.gauge("instantops_logs_partitions", "Log index partitions.", &[]),
             removed: registry.counter("instantops_logs_partitions_removed_total", "Log partitions removed by retention or max_disk.", &[]),
+            stale: registry.gauge(
+                "instantops_logs_partitions_rewriting",
+                "Log partitions of an older build waiting to be indexed again (searchable once done).",
+                &[],
+            ),
         };
+        metrics.stale.set(index.stale() as i64);
         let backlog = Arc::new(AtomicU64::new(0));
         let recent = Arc::new(Recent::default());
         let (tail, _) = broadcast::channel(settings.tail_buffer.max(1));
@@ -165,12 +172,27 @@ impl Logs {
             wal_bytes: registry.counter("instantops_logs_wal_bytes_total", "Bytes appended to the log WAL.", &[]),
             tail: tail.clone(),
         });
-        let indexer = Indexer { index, writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, tail, uncommitted: 0 };
+        let metrics_stale = metrics.stale.clone();
+        let indexer =
+            Indexer { index: index.clone(), writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, tail, uncommitted: 0 };
         let thread = std::thread::Builder::new()
             .name("logs-indexer".into())
             .spawn(move || indexer.run())
             .map_err(|e| OpenError::Io(e.to_string()))?;
         logs.threads.lock().expect("logs lock poisoned").push(thread);
+        if index.stale() > 0 {
+            let (index, stale) = (logs.index.clone(), metrics_stale);
+            let thread = std::thread::Builder::new()
+                .name("logs-rewrite".into())
+                .spawn(move || {
+                    if let Err(e) = index.upgrade() {
+                        tracing::error!(error = %e, "rewriting a log partition of an older build failed; it is retried at the next start");
+                    }
+                    stale.set(index.stale() as i64);
+                })
+                .map_err(|e| OpenError::Io(e.to_string()))?;
+            logs.threads.lock().expect("logs lock poisoned").push(thread);
+        }
         Ok(logs)
     }
 
@@ -260,6 +282,7 @@ impl Logs {
 
     /// Stops taking events, indexes and commits everything taken, and waits.
     pub fn close(&self) {
+        self.index.stop_upgrade();
         self.wal.close();
         let threads: Vec<_> = self.threads.lock().expect("logs lock poisoned").drain(..).collect();
         for t in threads {
@@ -436,6 +459,7 @@ impl Indexer {
         }
         self.metrics.disk.set(self.index.bytes() as i64);
         self.metrics.partitions.set(self.index.partitions().len() as i64);
+        self.metrics.stale.set(self.index.stale() as i64);
         if let Err(e) = wal::truncate_before(&self.wal_dir, self.index.indexed()) {
             tracing::warn!(error = %e, "cannot remove indexed wal segments");
         }

@@ -1,10 +1,11 @@
 //! Rewrites a log partition whose term dictionary this build cannot read.
 //! Partitions written before the switch from FST to sstable term
 //! dictionaries (BENCHMARKS.md, issue 6) open, but every term lookup in them
-//! fails; at start each such partition is indexed again from the events'
-//! stored JSON into a new directory, with each event's time and arrival
-//! number and the commit payload (its WAL position) kept, and then swapped in
-//! under the same name.
+//! fails. [`super::index::LogIndex::open`] sets each such partition aside,
+//! and `LogIndex::upgrade`, on a thread of its own after start, indexes it
+//! again from the events' stored JSON into a new directory, with each event's
+//! time and arrival number and the commit payload (its WAL position) kept,
+//! then swaps it in under the same name.
 //!
 //! The swap is two renames: `pN` to `pN.old`, then `pN.rewrite` to `pN`.
 //! [`recover`] runs before partitions are opened and finishes or undoes a swap
@@ -12,6 +13,7 @@
 //! the complete new one. The directory names never match a partition's.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tantivy::schema::{Field, Schema, Value as _};
 use tantivy::tokenizer::TokenizerManager;
@@ -22,9 +24,11 @@ use super::index::{Fields, IndexError, SEQ, TS, document};
 
 const REWRITE: &str = "rewrite";
 const ASIDE: &str = "old";
-/// The rewriting writer's heap: one thread, partitions are at most a tenth of
-/// `logs.max_disk`.
-const HEAP: usize = 64 << 20;
+/// The rewriting writer's largest heap (one thread; partitions are at most a
+/// tenth of `logs.max_disk`). It also takes no more than the hot writer's.
+pub(super) const HEAP: usize = 64 << 20;
+/// Documents between two looks at the stop flag.
+const STOP_CHECK: u32 = 1024;
 
 /// Finishes or undoes swaps a crash interrupted: a half-written `pN.rewrite`
 /// is removed; a `pN.old` is removed once `pN` exists (the new one is in
@@ -66,14 +70,17 @@ pub(super) fn needed(searcher: &Searcher, fields: &Fields) -> Result<bool, Index
 }
 
 /// Indexes every live event that `searcher` (of the partition at `path`)
-/// reads again, and swaps the result in. Returns the events rewritten.
+/// reads again, and swaps the result in. Returns the events rewritten, or
+/// None when `stop` was set before the swap (the partition is as it was).
 pub(super) fn rewrite(
     path: &Path,
     searcher: &Searcher,
     schema: &Schema,
     fields: &Fields,
     tokenizers: &TokenizerManager,
-) -> Result<u64, IndexError> {
+    heap: usize,
+    stop: &AtomicBool,
+) -> Result<Option<u64>, IndexError> {
     let io = |path: &Path, source| IndexError::Io { path: path.into(), source };
     let temp = path.with_extension(REWRITE);
     if temp.exists() {
@@ -83,12 +90,20 @@ pub(super) fn rewrite(
     let mut index = Index::create_in_dir(&temp, schema.clone())?;
     index.set_tokenizers(tokenizers.clone());
     index.set_fast_field_tokenizers(tokenizers.clone());
-    let mut writer: IndexWriter = index.writer_with_num_threads(1, HEAP)?;
+    // Tantivy's least heap for a thread is 15 MB.
+    let mut writer: IndexWriter = index.writer_with_num_threads(1, heap.max(16 << 20))?;
     let mut events = 0;
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         let times = segment.fast_fields().i64(TS)?;
         let seqs = segment.fast_fields().u64(SEQ)?;
         for doc in segment.doc_ids_alive() {
+            if doc % STOP_CHECK == 0 && stop.load(Ordering::Relaxed) {
+                // Dropping the writer stops its threads; nothing was committed.
+                drop(writer);
+                drop(index);
+                std::fs::remove_dir_all(&temp).map_err(|e| io(&temp, e))?;
+                return Ok(None);
+            }
             let stored: TantivyDocument = searcher.doc(DocAddress::new(ord as u32, doc))?;
             let json = stored.get_first(fields.src).and_then(|v| v.as_str()).unwrap_or("{}");
             let event =
@@ -107,7 +122,7 @@ pub(super) fn rewrite(
     std::fs::rename(path, &aside).map_err(|e| io(path, e))?;
     std::fs::rename(&temp, path).map_err(|e| io(&temp, e))?;
     std::fs::remove_dir_all(&aside).map_err(|e| io(&aside, e))?;
-    Ok(events)
+    Ok(Some(events))
 }
 
 #[cfg(test)]
