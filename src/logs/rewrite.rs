@@ -87,7 +87,7 @@ pub(super) fn rewrite(
         std::fs::remove_dir_all(&temp).map_err(|e| io(&temp, e))?;
     }
     std::fs::create_dir_all(&temp).map_err(|e| io(&temp, e))?;
-    let mut index = Index::create_in_dir(&temp, schema.clone())?;
+    let mut index = Index::builder().schema(schema.clone()).settings(super::index::settings()).create_in_dir(&temp)?;
     index.set_tokenizers(tokenizers.clone());
     index.set_fast_field_tokenizers(tokenizers.clone());
     // Tantivy's least heap for a thread is 15 MB.
