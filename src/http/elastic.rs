@@ -281,7 +281,11 @@ impl Batch<'_> {
             Some(mut op) => {
                 if let Op::Add { json, fresh: is_fresh, .. } = &mut op {
                     *is_fresh = fresh;
-                    self.overlay.insert(id.into(), Some(json.clone()));
+                    // A generated id is new to this request's later actions
+                    // too: the client learns it from the response.
+                    if !fresh {
+                        self.overlay.insert(id.into(), Some(json.clone()));
+                    }
                 }
                 self.ops.push(op);
                 Ok(())

@@ -185,7 +185,7 @@ impl LogIndex {
                 false => parts.push(Arc::new(part)),
             }
         }
-        let newest_stale = stale.last().map(|p| (p.number(), p.meta().wal));
+        let newest_stale = stale.last().map(Partition::number);
         let index = Arc::new(LogIndex {
             dir: dir.to_owned(),
             fields,
@@ -199,7 +199,7 @@ impl LogIndex {
         let hot = index.parts.read().expect("index lock poisoned").last().cloned();
         let writer = match (hot, newest_stale) {
             (Some(part), None) => index.writer_on(part, heap, threads)?,
-            (Some(part), Some((number, _))) if part.number() > number => index.writer_on(part, heap, threads)?,
+            (Some(part), Some(number)) if part.number() > number => index.writer_on(part, heap, threads)?,
             // The hot partition comes after every other, and starts at the
             // WAL position every partition holds.
             _ => index.new_partition(heap, threads, now_ms, index.indexed())?,
