@@ -590,15 +590,11 @@ mod tests {
         assert_eq!(reopened.indexed(), 102);
     }
 
-    fn copy_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            match entry.file_type().unwrap().is_dir() {
-                true => copy_tree(&entry.path(), &to.join(entry.file_name())),
-                false => drop(std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap()),
-            }
-        }
+    /// The FST-era fixture's partitions, copied into `to`.
+    fn fst_fixture(to: &Path) {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index/.");
+        let status = std::process::Command::new("cp").arg("-r").arg(&from).arg(to).status().unwrap();
+        assert!(status.success(), "cp -r {} {}", from.display(), to.display());
     }
 
     /// A partition of the FST-era build (tests/fixtures/logs-fst: 40 events,
@@ -608,7 +604,7 @@ mod tests {
     #[test]
     fn a_partition_of_an_older_build_is_set_aside_at_open_and_rewritten_by_upgrade() {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index"), dir.path());
+        fst_fixture(dir.path());
         // The clock is behind the fixture's partition: the hot one still sorts after it.
         let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
         assert_eq!(index.stale(), 1);
@@ -643,7 +639,7 @@ mod tests {
     #[test]
     fn a_stopped_upgrade_leaves_the_partition_for_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index"), dir.path());
+        fst_fixture(dir.path());
         let (index, w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
         index.stop_upgrade();
         index.upgrade().unwrap();
