@@ -252,9 +252,12 @@ impl LogIndex {
         self.parts.read().expect("index lock poisoned").clone()
     }
 
-    /// Bytes on disk over all partitions, as of the last [`LogIndex::refresh_sizes`].
+    /// Bytes on disk over all partitions, as of the last [`LogIndex::refresh_sizes`],
+    /// those waiting for [`LogIndex::upgrade`] included (the disk gauge).
+    /// `max_disk` counts only the searched ones, which are all it can remove.
     pub fn bytes(&self) -> u64 {
-        self.partitions().iter().map(|p| p.bytes()).sum()
+        let stale: u64 = self.stale.lock().expect("index lock poisoned").iter().map(Partition::bytes).sum();
+        self.partitions().iter().map(|p| p.bytes()).sum::<u64>() + stale
     }
 
     /// Reads every partition's size on disk (a directory listing each): for
@@ -612,6 +615,11 @@ mod tests {
         assert_eq!(index.partitions().len(), 1);
         assert!(index.partitions()[0].name.as_str() > "p1795904456405", "{}", index.partitions()[0].name);
         assert_eq!(index.search("fixture:fst", 0, i64::MAX / 2, 100).unwrap().0, 0);
+        // The disk gauge counts it all the same.
+        let hot: u64 = index.partitions().iter().map(|p| p.bytes()).sum();
+        let waiting = dir_bytes(&dir.path().join("p1795904456405"));
+        assert!(waiting > 0);
+        assert_eq!(index.bytes(), hot + waiting);
         let (e, j) = event(DAY, "arrived during the upgrade");
         w.add(e, &j).unwrap();
         w.commit(9000).unwrap();
