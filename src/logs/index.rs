@@ -215,8 +215,8 @@ impl LogIndex {
             let next = self.stale.lock().expect("index lock poisoned").last().map(|p| (p.dir.clone(), p.name.clone(), p.searcher()));
             let Some((path, name, searcher)) = next else { return Ok(()) };
             let started = std::time::Instant::now();
-            let heap = self.heap.min(super::rewrite::HEAP);
-            let outcome = super::rewrite::rewrite(&path, &searcher, &self.schema, &self.fields, &self.tokenizers, heap, &self.stopping)?;
+            let outcome =
+                super::rewrite::rewrite(&path, &searcher, &self.schema, &self.fields, &self.tokenizers, self.heap, &self.stopping)?;
             drop(searcher);
             let Some(events) = outcome else { return Ok(()) };
             let part = Arc::new(open_partition(&path, name, &self.tokenizers)?);

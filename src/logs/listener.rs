@@ -34,10 +34,7 @@ impl Input {
     /// One parsed event as an [`Op`], or counted as bad.
     pub fn op(&self, parsed: Parsed, peer: Option<&str>) -> Option<Op> {
         match parsed.into_event(self.stats.input(), peer, self.max_fields) {
-            Ok(event) => {
-                let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
-                Some(Op::Add { event, json: json.into(), fresh: false })
-            }
+            Ok(event) => Some(Op::add(event)),
             Err(e) => {
                 self.stats.bad(&e);
                 None

@@ -52,6 +52,15 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// `event` to be added, its JSON encoded once here: the WAL record, the
+    /// stored `_src` and live tails share it.
+    pub fn add(event: Event) -> Op {
+        let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
+        Op::Add { event, json: json.into(), fresh: false }
+    }
+}
+
 /// Settings the pipeline runs with.
 pub struct Settings {
     pub dir: PathBuf,
@@ -172,7 +181,6 @@ impl Logs {
             wal_bytes: registry.counter("instantops_logs_wal_bytes_total", "Bytes appended to the log WAL.", &[]),
             tail: tail.clone(),
         });
-        let metrics_stale = metrics.stale.clone();
         let indexer =
             Indexer { index: index.clone(), writer: Some(writer), rx, settings, backlog, metrics, wal_dir, recent, tail, uncommitted: 0 };
         let thread = std::thread::Builder::new()
@@ -181,14 +189,14 @@ impl Logs {
             .map_err(|e| OpenError::Io(e.to_string()))?;
         logs.threads.lock().expect("logs lock poisoned").push(thread);
         if index.stale() > 0 {
-            let (index, stale) = (logs.index.clone(), metrics_stale);
+            // The gauge follows at the indexer's housekeeping.
+            let index = logs.index.clone();
             let thread = std::thread::Builder::new()
                 .name("logs-rewrite".into())
                 .spawn(move || {
                     if let Err(e) = index.upgrade() {
                         tracing::error!(error = %e, "rewriting a log partition of an older build failed; it is retried at the next start");
                     }
-                    stale.set(index.stale() as i64);
                 })
                 .map_err(|e| OpenError::Io(e.to_string()))?;
             logs.threads.lock().expect("logs lock poisoned").push(thread);
@@ -476,9 +484,7 @@ mod tests {
             .map(|i| {
                 let mut fields = crate::logs::event::Fields::new();
                 fields.insert("message".into(), serde_json::Value::String(format!("event {i}")));
-                let event = Parsed { ts_ms: 1_700_000_000_000 + i as i64, fields }.into_event("test", None, 10).unwrap();
-                let json = serde_json::to_string(&event.fields).unwrap();
-                Op::Add { event, json: json.into(), fresh: false }
+                Op::add(Parsed { ts_ms: 1_700_000_000_000 + i as i64, fields }.into_event("test", None, 10).unwrap())
             })
             .collect()
     }

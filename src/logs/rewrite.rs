@@ -25,8 +25,8 @@ use super::index::{Fields, IndexError, SEQ, TS, document};
 const REWRITE: &str = "rewrite";
 const ASIDE: &str = "old";
 /// The rewriting writer's largest heap (one thread; partitions are at most a
-/// tenth of `logs.max_disk`). It also takes no more than the hot writer's.
-pub(super) const HEAP: usize = 64 << 20;
+/// tenth of `logs.max_disk`).
+const HEAP: usize = 64 << 20;
 /// Documents between two looks at the stop flag.
 const STOP_CHECK: u32 = 1024;
 
@@ -90,8 +90,8 @@ pub(super) fn rewrite(
     let mut index = Index::builder().schema(schema.clone()).settings(super::index::settings()).create_in_dir(&temp)?;
     index.set_tokenizers(tokenizers.clone());
     index.set_fast_field_tokenizers(tokenizers.clone());
-    // Tantivy's least heap for a thread is 15 MB.
-    let mut writer: IndexWriter = index.writer_with_num_threads(1, heap.max(16 << 20))?;
+    // No more than the hot writer's `heap`, and at least Tantivy's least for a thread (15 MB).
+    let mut writer: IndexWriter = index.writer_with_num_threads(1, heap.clamp(16 << 20, HEAP))?;
     let mut events = 0;
     for (ord, segment) in searcher.segment_readers().iter().enumerate() {
         let times = segment.fast_fields().i64(TS)?;

@@ -178,8 +178,7 @@ fn log_event(logs: &crate::logs::pipeline::Logs, statsd: &Statsd, event: &Event,
     fields.insert("tags".into(), Value::Array(event.tags.iter().cloned().map(Value::String).collect()));
     let parsed = crate::logs::event::Parsed { ts_ms: when.saturating_mul(1000), fields };
     let Ok(event) = parsed.into_event("statsd", None, usize::MAX) else { return };
-    let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
-    let op = crate::logs::pipeline::Op::Add { event, json: json.into(), fresh: false };
+    let op = crate::logs::pipeline::Op::add(event);
     if logs.admit().and_then(|()| logs.submit(vec![op])).is_err() {
         statsd.events_dropped.inc();
     }
