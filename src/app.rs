@@ -593,8 +593,18 @@ fn announce(line: &str) {
 fn register_process_metrics(registry: &Registry) {
     let rss = registry.gauge("instantops_process_resident_memory_bytes", "Resident set size of the process.", &[]);
     let uptime = registry.gauge("instantops_process_uptime_seconds", "Seconds since the process started.", &[]);
+    let accounts = crate::telemetry::accounts::Account::ALL.map(|account| {
+        registry.gauge(
+            "instantops_memory_account_bytes",
+            "Live bytes of the Rust heap by the account they were allocated for, as the allocator counts them.",
+            &[("account", account.name())],
+        )
+    });
     let started = Instant::now();
     registry.on_collect(move || {
+        for ((_, bytes), gauge) in crate::telemetry::accounts::held().iter().zip(&accounts) {
+            gauge.set(*bytes as i64);
+        }
         rss.set(memory::rss_bytes() as i64);
         uptime.set(started.elapsed().as_secs() as i64);
     });

@@ -8,12 +8,14 @@ use clap::{Parser, Subcommand};
 use instantops::config::{self, Config, Sources};
 use instantops::{app, telemetry};
 
-/// Tantivy's indexing allocates and frees per token and per document; glibc's
-/// allocator spent a fifth of log ingest there. The `system-alloc` feature
-/// keeps glibc's, for heap profilers that hook malloc (heaptrack).
+/// mimalloc, with each subsystem's blocks in a heap of its own and counted
+/// (`telemetry::accounts`). Tantivy's indexing allocates and frees per token
+/// and per document; glibc's allocator spent a fifth of log ingest there.
+/// The `system-alloc` feature keeps glibc's, for heap profilers that hook
+/// malloc (heaptrack).
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: telemetry::accounts::Accounted = telemetry::accounts::Accounted;
 
 /// Makes mimalloc return freed pages to the kernel at once until the memory
 /// governor finds room under the limit (it then lets them wait 100 ms): with

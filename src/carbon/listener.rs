@@ -87,6 +87,7 @@ impl Sink {
 
 /// Newline-delimited plaintext on one connection.
 pub fn serve_plaintext(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
+    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut filled = 0;
     let mut skipping = false; // inside an over-long line, until its newline
@@ -157,6 +158,7 @@ pub fn plaintext_lines(bytes: &[u8], sink: &Sink) {
 
 /// Length-prefixed pickle frames on one connection.
 pub fn serve_pickle(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
+    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
     loop {
         let mut len = [0u8; 4];
         if !sink.wait_for_memory(stopping) || !read_exact(&mut stream, &mut len, stopping) {
@@ -206,6 +208,7 @@ fn read_exact(stream: &mut TcpStream, buf: &mut [u8], stopping: &AtomicBool) -> 
 
 /// Plaintext datagrams, each holding one or more lines, on a blocking thread.
 pub fn serve_udp(socket: UdpSocket, sink: &Sink, stop: &watch::Receiver<bool>) {
+    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
     if let Err(e) = socket.set_read_timeout(Some(POLL)) {
         tracing::error!(error = %e, "cannot set a read timeout on the carbon UDP socket");
         return;

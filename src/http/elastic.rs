@@ -174,6 +174,7 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
     }
     let input = api.elasticsearch;
     let done = tokio::task::spawn_blocking(move || {
+        let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
         let logs = input.logs.clone();
         let first_seq = logs.indexed();
         let (items, submitted) = {

@@ -57,7 +57,7 @@ fn logs_api(state: &AppState) -> Result<LogsApi, Box<Response>> {
 
 /// Runs `work` on a blocking thread and answers with its JSON or its error.
 async fn answer(work: impl FnOnce() -> Result<Value, SearchError> + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(work).await {
+    match tokio::task::spawn_blocking(|| crate::telemetry::accounts::within(crate::telemetry::accounts::Account::Queries, work)).await {
         Ok(Ok(v)) => v.to_string().into_response(),
         Ok(Err(e)) => error_response(e),
         Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", &format!("search panicked: {e}")),

@@ -64,7 +64,11 @@ fn respond(reply: Reply) -> Response {
 }
 
 async fn blocking(state: AppState, work: impl FnOnce(&AppState) -> Reply + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(move || work(&state)).await {
+    match tokio::task::spawn_blocking(move || {
+        crate::telemetry::accounts::within(crate::telemetry::accounts::Account::Queries, || work(&state))
+    })
+    .await
+    {
         Ok(reply) => respond(reply),
         Err(e) => ApiError::Internal(format!("the query thread failed: {e}")).into_response(),
     }

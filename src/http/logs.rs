@@ -65,6 +65,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let body = decoded_body(&headers, body, api.max_body)?;
     let input = api.http;
     tokio::task::spawn_blocking(move || {
+        let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
         let now = now_ms();
         let mut ops = Vec::new();
         let mut bad = 0u64;

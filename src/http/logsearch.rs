@@ -71,7 +71,9 @@ fn scope(p: &SearchParams, now: i64) -> Result<(query::Query, i64, i64), ApiErro
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("log search panicked: {e}")))?
+    tokio::task::spawn_blocking(|| crate::telemetry::accounts::within(crate::telemetry::accounts::Account::Queries, work))
+        .await
+        .map_err(|e| ApiError::Internal(format!("log search panicked: {e}")))?
 }
 
 fn index(api: &LogsApi) -> Arc<LogIndex> {

@@ -47,6 +47,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "subsystems": state.budget.shares(),
             "used": state.budget.used(),
             "allocators": crate::telemetry::alloc::read(),
+            "accounts": accounts(),
         },
         "storage": {
             "data_dir": storage.data_dir,
@@ -61,6 +62,16 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "counters": counters,
         "gauges": gauges,
     }))
+}
+
+/// Live Rust heap bytes by account, as the allocator counts them; null in a
+/// build without the accounting allocator (`--features system-alloc`).
+fn accounts() -> Value {
+    use crate::telemetry::accounts;
+    if !accounts::active() {
+        return Value::Null;
+    }
+    Value::Object(accounts::held().iter().map(|(account, bytes)| (account.name().to_string(), json!(bytes))).collect())
 }
 
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {

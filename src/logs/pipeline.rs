@@ -127,6 +127,7 @@ impl Logs {
     }
 
     pub fn open(settings: Settings, registry: &Registry) -> Result<Arc<Logs>, OpenError> {
+        let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
         let now = now_ms();
         let (index, mut writer) = LogIndex::open(&settings.dir.join("index"), settings.writer_heap, settings.writer_threads, now)?;
         let from = index.indexed();

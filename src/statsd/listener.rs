@@ -99,6 +99,7 @@ pub struct Input {
 
 /// One packet (a datagram, or the complete lines of one TCP read).
 pub fn handle(input: &Input, packet: &[u8]) {
+    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Statsd);
     let stats = &input.stats;
     let mut events: Vec<Event> = Vec::new();
     // One UTF-8 check for the whole packet; a packet that fails it is checked
@@ -306,6 +307,7 @@ const FLUSH_SLICE: usize = 8192;
 
 /// One flush: the aggregate under the lock, the store write outside it.
 pub fn flush(statsd: &Statsd) {
+    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Statsd);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     // Only the taking holds the lock; names and timer fields are computed after.
     let snapshot = statsd.lock().take(now_ms);

@@ -2,6 +2,7 @@
 //! into, the process log, and the memory budget. It owns the `[log]` and
 //! `[memory]` config sections.
 
+pub mod accounts;
 pub mod alloc;
 pub mod events;
 pub mod logging;

@@ -40,6 +40,7 @@ use super::rollup::{Stored, Windows, Writes};
 use super::schema::{Policy, Rules};
 use super::value;
 use super::{Fetched, StoreError};
+use crate::telemetry::accounts::{self, Account};
 use crate::telemetry::{Counter, Gauge, Registry};
 
 mod catalog;
@@ -197,6 +198,7 @@ struct Stats {
 
 impl Store {
     pub fn open(dir: &Path, rules: Rules, tuning: &Tuning, registry: &Registry) -> Result<Store, StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         // Four shards, not RocksDB's default of one per 512 KB: a shard takes
         // a block larger than its free room anyway, so many small shards let
@@ -293,6 +295,7 @@ impl Store {
 
     /// Appends points to the head. Names must be canonical (carbon::wire).
     pub fn ingest(&self, points: &[Incoming<'_>], now: u32) -> Result<Ingested, StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         let mut outcome = Ingested::default();
         let mut misses: Vec<Incoming<'_>> = Vec::new();
         {
@@ -413,6 +416,7 @@ impl Store {
     /// Moves every pending point into RocksDB. Safe to call from any thread;
     /// flushes run one at a time.
     pub fn flush(&self, now: u32) -> Result<usize, StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         let _one_at_a_time = self.flush_lock.lock().expect("flush lock poisoned");
         let (batch_points, created) = {
             let mut head = self.head.lock().expect("head lock poisoned");
@@ -620,6 +624,9 @@ impl Store {
         let mut chunks: Vec<Option<Points>> = starts.iter().map(|&s| self.cache.get(&keys::chunk(id, archive, s))).collect();
         let missing: Vec<usize> = (0..starts.len()).filter(|&i| chunks[i].is_none()).collect();
         if !missing.is_empty() {
+            // Decoded chunks stay in the cache, the tsdb's; what a read
+            // returns is the reader's.
+            let _account = accounts::enter(Account::Tsdb);
             let epoch = self.cache.epoch();
             let lookups: Vec<(&rocksdb::ColumnFamily, Key)> =
                 missing.iter().map(|&i| (self.chunks(), keys::chunk(id, archive, starts[i]))).collect();
@@ -718,6 +725,7 @@ impl Store {
 
     /// Flushes RocksDB's memtables and compacts everything (benchmarks, tests).
     pub fn compact(&self) -> Result<(), StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         self.persist()?;
         self.db.compact_range_cf(self.chunks(), None::<&[u8]>, None::<&[u8]>);
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
@@ -728,6 +736,7 @@ impl Store {
     /// Writes RocksDB's memtables to SST files, so the next open has no WAL to
     /// replay (an orderly stop calls this after the last flush).
     pub fn persist(&self) -> Result<(), StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         self.db.flush()?;
         self.db.flush_cf(self.chunks())?;
         Ok(())
@@ -735,6 +744,7 @@ impl Store {
 
     /// Compacts as if the time were `now`: chunks past retention then are dropped.
     pub fn compact_at(&self, now: u32) -> Result<(), StoreError> {
+        let _account = accounts::enter(Account::Tsdb);
         self.clock.store(now, Ordering::Relaxed);
         let result = self.compact();
         self.clock.store(0, Ordering::Relaxed);

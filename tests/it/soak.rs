@@ -119,5 +119,15 @@ fn combined_load_stays_under_the_memory_limit_and_loses_nothing_acknowledged() {
     let allocators = &status["memory"]["allocators"];
     assert!(allocators["mimalloc_committed"].as_u64().is_some_and(|b| b > 1 << 20), "{allocators}");
     assert!(allocators["malloc_in_use"].as_u64().is_some_and(|b| b > 1 << 20), "{allocators}");
+    // The Rust heap by account, as the allocator counted it: every subsystem
+    // that ran holds its part (series maps, statsd's keys, Tantivy's writer
+    // heap), and all of them together are at most what mimalloc committed.
+    let accounts = &status["memory"]["accounts"];
+    for account in ["tsdb", "statsd", "logs", "other"] {
+        assert!(accounts[account].as_u64().is_some_and(|b| b > 256 << 10), "account {account}: {accounts}");
+    }
+    let live: u64 = accounts.as_object().expect("memory.accounts").values().filter_map(serde_json::Value::as_u64).sum();
+    let committed = allocators["mimalloc_committed"].as_u64().unwrap_or(0);
+    assert!(live <= committed, "{live} live bytes counted, {committed} committed: {accounts}");
     eprintln!("soak: peak {} MiB of 256, {acknowledged} acknowledged, {refused} refused, memory {}", peak >> 20, status["memory"]);
 }
