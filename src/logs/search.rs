@@ -206,7 +206,10 @@ impl LogIndex {
         let timed_out = Arc::new(AtomicBool::new(false));
         let wanted = req.offset + req.limit;
         let mut total = 0u64;
-        let mut hits: Vec<(Position, Arc<Partition>, DocAddress)> = Vec::new();
+        // Each hit keeps the searcher that found it: a reload in between (a
+        // commit, a finished merge) renumbers segments, and a doc address is
+        // only good in the searcher it came from.
+        let mut hits: Vec<(Position, tantivy::Searcher, DocAddress)> = Vec::new();
         let mut parts = self.overlapping(&req.query, req.from_ms, req.until_ms, now_ms);
         let partitions = parts.len();
         if req.order == Order::NewestFirst {
@@ -238,7 +241,7 @@ impl LogIndex {
             total += count as u64;
             for (key, addr) in top {
                 if let Rank::Kept(p) = key.rank {
-                    hits.push((p, part.clone(), addr));
+                    hits.push((p, searcher.clone(), addr));
                 }
             }
         }
@@ -248,8 +251,8 @@ impl LogIndex {
         });
         let page = hits.into_iter().skip(req.offset).take(req.limit);
         let mut out = Vec::with_capacity(req.limit);
-        for (position, part, addr) in page {
-            out.push(Hit { position, source: self.source(&part.searcher(), addr)? });
+        for (position, searcher, addr) in page {
+            out.push(Hit { position, source: self.source(&searcher, addr)? });
         }
         Ok(Found { total, hits: out, timed_out: timed_out.load(Ordering::Relaxed), partitions })
     }

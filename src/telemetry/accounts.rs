@@ -86,34 +86,12 @@ pub struct Accounted;
 unsafe impl GlobalAlloc for Accounted {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let account = current();
-        // SAFETY: plain mimalloc allocations; a heap from `heap` is valid for the process's life.
-        let p = unsafe {
-            match account {
-                0 => mi::mi_malloc_aligned(layout.size(), layout.align()),
-                a => mi::mi_heap_malloc_aligned(heap(a), layout.size(), layout.align()),
-            }
-        };
-        if !p.is_null() {
-            add(account, layout.size() as i64);
-        }
-        p.cast()
+        allocate(layout, false)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let account = current();
-        // SAFETY: as in `alloc`.
-        let p = unsafe {
-            match account {
-                0 => mi::mi_zalloc_aligned(layout.size(), layout.align()),
-                a => mi::mi_heap_zalloc_aligned(heap(a), layout.size(), layout.align()),
-            }
-        };
-        if !p.is_null() {
-            add(account, layout.size() as i64);
-        }
-        p.cast()
+        allocate(layout, true)
     }
 
     #[inline]
@@ -142,6 +120,26 @@ unsafe impl GlobalAlloc for Accounted {
         }
         p.cast()
     }
+}
+
+/// A new block for the calling thread's account, counted.
+#[inline]
+fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    let account = current();
+    let (size, align) = (layout.size(), layout.align());
+    // SAFETY: plain mimalloc allocations; a heap from `heap` is valid for the process's life.
+    let p = unsafe {
+        match (account, zeroed) {
+            (0, false) => mi::mi_malloc_aligned(size, align),
+            (0, true) => mi::mi_zalloc_aligned(size, align),
+            (a, false) => mi::mi_heap_malloc_aligned(heap(a), size, align),
+            (a, true) => mi::mi_heap_zalloc_aligned(heap(a), size, align),
+        }
+    };
+    if !p.is_null() {
+        add(account, size as i64);
+    }
+    p.cast()
 }
 
 /// Marks the calling thread's allocations as `account`'s until the guard is
