@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::wire::{self, Point, Stamp};
 use crate::listen::{POLL, is_idle};
+use crate::telemetry::accounts::{self, Account};
 use crate::telemetry::{DropReason, InputStats};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Incoming, Store};
@@ -87,7 +88,7 @@ impl Sink {
 
 /// Newline-delimited plaintext on one connection.
 pub fn serve_plaintext(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
+    let _account = accounts::enter(Account::Tsdb);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut filled = 0;
     let mut skipping = false; // inside an over-long line, until its newline
@@ -158,7 +159,7 @@ pub fn plaintext_lines(bytes: &[u8], sink: &Sink) {
 
 /// Length-prefixed pickle frames on one connection.
 pub fn serve_pickle(mut stream: TcpStream, sink: &Sink, stopping: &AtomicBool) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
+    let _account = accounts::enter(Account::Tsdb);
     loop {
         let mut len = [0u8; 4];
         if !sink.wait_for_memory(stopping) || !read_exact(&mut stream, &mut len, stopping) {
@@ -208,7 +209,7 @@ fn read_exact(stream: &mut TcpStream, buf: &mut [u8], stopping: &AtomicBool) -> 
 
 /// Plaintext datagrams, each holding one or more lines, on a blocking thread.
 pub fn serve_udp(socket: UdpSocket, sink: &Sink, stop: &watch::Receiver<bool>) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Tsdb);
+    let _account = accounts::enter(Account::Tsdb);
     if let Err(e) = socket.set_read_timeout(Some(POLL)) {
         tracing::error!(error = %e, "cannot set a read timeout on the carbon UDP socket");
         return;

@@ -19,6 +19,7 @@ use super::inputs::{gelf, resp, syslog};
 use super::pipeline::{IngestError, Logs, Op};
 use super::time::now_ms;
 use crate::listen::{POLL, is_idle};
+use crate::telemetry::accounts::{self, Account};
 use crate::telemetry::{DropReason, InputStats};
 
 /// What one input needs: the log, its counters and the size bounds.
@@ -119,7 +120,7 @@ fn peer_host(addr: &SocketAddr) -> String {
 
 /// Syslog over UDP: one message a datagram (RFC 5426).
 pub fn serve_syslog_udp(socket: UdpSocket, input: &Input, stop: &watch::Receiver<bool>) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     let decode = |input: &Input, datagram: &[u8], peer: SocketAddr, _: Instant| {
         let parsed = syslog::parse(datagram, now_ms());
         input.op(parsed, Some(&peer_host(&peer)))
@@ -129,7 +130,7 @@ pub fn serve_syslog_udp(socket: UdpSocket, input: &Input, stop: &watch::Receiver
 
 /// GELF over UDP: plain, gzip, zlib, chunked; incomplete messages expire.
 pub fn serve_gelf_udp(socket: UdpSocket, input: &Input, stop: &watch::Receiver<bool>) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     let chunks = std::cell::RefCell::new(gelf::Chunks::new(input.max_event, 4096, Duration::from_secs(5)));
     let mut last_expiry = Instant::now();
     let decode = |input: &Input, datagram: &[u8], peer: SocketAddr, now: Instant| match gelf::datagram(
@@ -201,7 +202,7 @@ fn serve_udp(
 
 /// Syslog over TCP: octet-counted or trailer-framed messages (RFC 6587).
 pub fn serve_syslog_tcp(stream: TcpStream, input: &Input, stopping: &AtomicBool) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     let peer = stream.peer_addr().map(|a| peer_host(&a)).ok();
     let mut framer = syslog::Framer::new(input.max_event);
     serve_stream(stream, input, stopping, |input, data, ops, closing| {
@@ -224,7 +225,7 @@ pub fn serve_syslog_tcp(stream: TcpStream, input: &Input, stopping: &AtomicBool)
 
 /// logstash `json_lines` over TCP: one JSON document a line.
 pub fn serve_json_tcp(stream: TcpStream, input: &Input, stopping: &AtomicBool) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     let peer = stream.peer_addr().map(|a| peer_host(&a)).ok();
     let mut lines = Lines::new(input.max_event);
     serve_stream(stream, input, stopping, |input, data, ops, closing| {
@@ -354,7 +355,7 @@ fn emit(line: &[u8], each: &mut impl FnMut(Result<&[u8], usize>)) {
 /// The Redis-protocol receiver: RPUSH / LPUSH / PUBLISH of JSON events to any
 /// key, answered once they are durable.
 pub fn serve_resp(mut stream: TcpStream, input: &Input, stopping: &AtomicBool) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     struct Sink<'a> {
         input: &'a Input,
     }
@@ -422,7 +423,7 @@ pub fn serve_resp(mut stream: TcpStream, input: &Input, stopping: &AtomicBool) {
 /// once: a batch is read with LRANGE, made durable here, and only then
 /// removed from Redis with LTRIM.
 pub fn pull_redis(url: &str, key: &str, input: &Input, stop: &watch::Receiver<bool>) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+    let _account = accounts::enter(Account::Logs);
     const BATCH: isize = 500;
     while !*stop.borrow() {
         let connection = redis::Client::open(url).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));

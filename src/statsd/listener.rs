@@ -17,6 +17,7 @@ use super::aggregate::Aggregator;
 use super::wire::{self, Event, Line};
 use crate::carbon::wire::canonical_name;
 use crate::listen::{POLL, is_idle};
+use crate::telemetry::accounts::{self, Account};
 use crate::telemetry::{Counter, DropReason, InputStats, Registry};
 use crate::tsdb::store::unix_now;
 use crate::tsdb::{Incoming, Store};
@@ -99,7 +100,7 @@ pub struct Input {
 
 /// One packet (a datagram, or the complete lines of one TCP read).
 pub fn handle(input: &Input, packet: &[u8]) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Statsd);
+    let _account = accounts::enter(Account::Statsd);
     let stats = &input.stats;
     let mut events: Vec<Event> = Vec::new();
     // One UTF-8 check for the whole packet; a packet that fails it is checked
@@ -307,7 +308,7 @@ const FLUSH_SLICE: usize = 8192;
 
 /// One flush: the aggregate under the lock, the store write outside it.
 pub fn flush(statsd: &Statsd) {
-    let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Statsd);
+    let _account = accounts::enter(Account::Statsd);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     // Only the taking holds the lock; names and timer fields are computed after.
     let snapshot = statsd.lock().take(now_ms);
