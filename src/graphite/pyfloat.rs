@@ -77,10 +77,17 @@ pub fn repr(v: f64) -> Repr {
 
 /// [`repr`] written at the start of `out`; returns its length. The JSON
 /// writer's form: no `Repr` is built and copied for the common values.
+#[inline(always)]
 pub fn repr_into(out: &mut [u8; Repr::CAP], v: f64) -> usize {
-    if let Some(len) = short_decimal(v, out) {
-        return len;
+    match short_decimal(v, out) {
+        Some(len) => len,
+        None => repr_into_slow(out, v),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn repr_into_slow(out: &mut [u8; Repr::CAP], v: f64) -> usize {
     let r = repr(v);
     *out = r.bytes;
     r.len
@@ -182,6 +189,16 @@ pub fn digits_at_start(out: &mut [u8; 24], n: u64) -> usize {
     let lead = (words.trailing_zeros() / 8).min(15) as usize;
     out[..16].copy_from_slice(&((words + ASCII_ZEROS) >> (lead * 8)).to_le_bytes());
     16 - lead
+}
+
+/// The 4 decimal digits of `n < 10^4` as ASCII, leading zeros included, the
+/// first digit in the lowest byte (`eight_digits`' last two steps).
+#[inline(always)]
+pub fn four_digits(n: u32) -> u32 {
+    let hundreds = (n * 5243) >> 19;
+    let v = hundreds | ((n - hundreds * 100) << 16);
+    let tens = ((v * 103) >> 10) & 0x000f_000f;
+    (tens | ((v - tens * 10) << 8)) + 0x3030_3030
 }
 
 /// `'0'` in each of 16 bytes.

@@ -63,15 +63,19 @@ fn respond(reply: Reply) -> Response {
     response
 }
 
+/// Runs a graphite view on this thread, with the runtime's worker handed to
+/// another thread for its duration (`block_in_place`), so other connections
+/// keep being served. A render used to go to the blocking pool and its answer
+/// back to this task: two thread wake-ups per request, and the 180 KB body of
+/// a 24 h series written on one core and sent from another. In an
+/// interleaved loop that render went from 0.63-0.70 to 0.50 ms with this
+/// alone (BENCHMARKS.md, "Graphite API"). The runtime is always
+/// multi-threaded (`main.rs`).
 async fn blocking(state: AppState, work: impl FnOnce(&AppState) -> Reply + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(move || {
+    let reply = tokio::task::block_in_place(move || {
         crate::telemetry::accounts::within(crate::telemetry::accounts::Account::Queries, || work(&state))
-    })
-    .await
-    {
-        Ok(reply) => respond(reply),
-        Err(e) => ApiError::Internal(format!("the query thread failed: {e}")).into_response(),
-    }
+    });
+    respond(reply)
 }
 
 fn wall_clock() -> i64 {
