@@ -157,25 +157,24 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
         Ok(api) => api.clone(),
         Err(e) => return api_error(e),
     };
-    let body = match decoded_body(&headers, body, api.max_body) {
-        Ok(b) => b,
-        Err(e) => return api_error(e),
-    };
     let started = Instant::now();
-    let actions = match bulk::parse(&body, index.as_deref(), MAX_ACTIONS) {
-        Ok(a) => a,
-        Err(e) => {
-            api.elasticsearch.stats.bad(&e);
-            return (StatusCode::BAD_REQUEST, bulk::request_error(&e.to_string())).into_response();
-        }
-    };
-    if let Err(e) = api.elasticsearch.logs.admit() {
-        return api_error(ingest_error(e));
-    }
-    let input = api.elasticsearch;
+    // Decompressing and parsing a body of up to `max_body` bytes is CPU work
+    // of tens of milliseconds: it runs on a blocking thread with the rest, so
+    // the runtime's workers go on serving other connections meanwhile.
     let done = tokio::task::spawn_blocking(move || {
         let _account = crate::telemetry::accounts::enter(crate::telemetry::accounts::Account::Logs);
+        let body = decoded_body(&headers, body, api.max_body)?;
+        let actions = match bulk::parse(&body, index.as_deref(), MAX_ACTIONS) {
+            Ok(a) => a,
+            Err(e) => {
+                api.elasticsearch.stats.bad(&e);
+                return Ok(Err(bulk::request_error(&e.to_string())));
+            }
+        };
+        drop(body);
+        let input = api.elasticsearch;
         let logs = input.logs.clone();
+        logs.admit().map_err(ingest_error)?;
         let first_seq = logs.indexed();
         let (items, submitted) = {
             // Reads of ids and the submission that records the new ones are
@@ -195,11 +194,12 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
             logs.wait(end).map_err(ingest_error)?;
             input.stats.received(accepted);
         }
-        Ok::<_, ApiError>(bulk::response(started.elapsed().as_millis() as u64, &items, first_seq))
+        Ok::<_, ApiError>(Ok(bulk::response(started.elapsed().as_millis() as u64, &items, first_seq)))
     })
     .await;
     match done {
-        Ok(Ok(body)) => body.into_response(),
+        Ok(Ok(Ok(body))) => body.into_response(),
+        Ok(Ok(Err(bad_request))) => (StatusCode::BAD_REQUEST, bad_request).into_response(),
         Ok(Err(e)) => api_error(e),
         Err(e) => api_error(ApiError::Internal(format!("bulk panicked: {e}"))),
     }
