@@ -174,23 +174,26 @@ impl<'a> Context<'a> {
     }
 
     fn fetch_names(&mut self, names: &[String], path_expression: &str) -> Result<Vec<Series>, EvalError> {
+        self.series_fetched += names.len();
+        if self.series_fetched > self.limits.max_series {
+            return Err(EvalError::TooLarge(format!(
+                "the request reads more than {} series (graphite.max_series); narrow the targets",
+                self.limits.max_series
+            )));
+        }
+        // All of a pattern's series in one read: the store lays its unflushed
+        // points over them in one pass rather than one a series.
+        let budget = self.limits.max_points.saturating_sub(self.points_fetched);
+        let Some(fetched) = self.store.fetch_many(names, self.from, self.until, self.now as u32, budget).map_err(internal)? else {
+            return Err(EvalError::TooLarge(format!(
+                "the request reads more than {} points (graphite.max_points); shorten the range or narrow the targets",
+                self.limits.max_points
+            )));
+        };
         let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            self.series_fetched += 1;
-            if self.series_fetched > self.limits.max_series {
-                return Err(EvalError::TooLarge(format!(
-                    "the request reads more than {} series (graphite.max_series); narrow the targets",
-                    self.limits.max_series
-                )));
-            }
-            let Some(f) = self.store.fetch(name, self.from, self.until, self.now as u32).map_err(internal)? else { continue };
+        for (name, f) in names.iter().zip(fetched) {
+            let Some(f) = f else { continue };
             self.points_fetched += f.values.len();
-            if self.points_fetched > self.limits.max_points {
-                return Err(EvalError::TooLarge(format!(
-                    "the request reads more than {} points (graphite.max_points); shorten the range or narrow the targets",
-                    self.limits.max_points
-                )));
-            }
             let end = f.start + f.step * f.values.len() as i64;
             let mut s = Series::new(name.clone(), f.start, end, f.step, f.values, self.xff);
             s.path_expression = path_expression.to_string();

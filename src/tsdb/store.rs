@@ -664,8 +664,63 @@ impl Store {
     /// finest one covering `now - from`. `None` when the range is outside the
     /// series' retention or the series does not exist.
     pub fn fetch(&self, name: &str, from: i64, until: i64, now: u32) -> Result<Option<Fetched>, StoreError> {
-        let Some((id, policy)) = self.series(name)? else { return Ok(None) };
+        Ok(self.fetch_many(&[name], from, until, now, usize::MAX)?.and_then(|mut all| all.pop().flatten()))
+    }
+
+    /// [`Store::fetch`] of each of `names`, the head's unflushed points laid
+    /// over all in one pass (one a series made a 100-series sumSeries under
+    /// full carbon ingest 5x slower). `None` once they pass `max_points`.
+    pub fn fetch_many<N: AsRef<str>>(
+        &self,
+        names: &[N],
+        from: i64,
+        until: i64,
+        now: u32,
+        max_points: usize,
+    ) -> Result<Option<Vec<Option<Fetched>>>, StoreError> {
         let now_i = i64::from(now);
+        let (mut reads, mut points) = (Vec::with_capacity(names.len()), 0);
+        for name in names {
+            let read = self.read_series(name.as_ref(), from, until, now_i)?;
+            points += read.as_ref().map_or(0, |r| r.2.values.len());
+            reads.push(read);
+            if points > max_points {
+                return Ok(None);
+            }
+        }
+        // The reads of each id, and a bitmap of ids: most head points are other series'.
+        let mut slots: FastMap<SeriesId, Vec<usize>> = FastMap::default();
+        for (i, read) in reads.iter().enumerate() {
+            if let Some((id, ..)) = read {
+                slots.entry(*id).or_default().push(i);
+            }
+        }
+        let mut wanted = vec![0u64; slots.keys().max().map_or(0, |&id| id as usize / 64 + 1)];
+        slots.keys().for_each(|&id| wanted[id as usize / 64] |= 1 << (id % 64));
+        let is_wanted = |id: SeriesId| wanted.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0);
+        // Points not yet flushed, oldest first so the later write wins.
+        let (flushing, pending): (Arc<Vec<Pending>>, Vec<Pending>) = {
+            let head = self.head.lock().expect("head lock poisoned");
+            (head.flushing.clone(), head.pending.iter().filter(|p| is_wanted(p.id)).copied().collect())
+        };
+        for p in flushing.iter().filter(|p| is_wanted(p.id)).chain(pending.iter()) {
+            for &i in slots.get(&p.id).into_iter().flatten() {
+                let Some((_, policy, f)) = &mut reads[i] else { continue };
+                if archive_for_age(policy, now_i - i64::from(p.ts)).map(|a| i64::from(policy.archives[a].step)) != Some(f.step) {
+                    continue;
+                }
+                let slot = (i64::from(p.ts) - i64::from(p.ts).rem_euclid(f.step) - f.start) / f.step;
+                if let Some(value) = usize::try_from(slot).ok().and_then(|slot| f.values.get_mut(slot)) {
+                    *value = Some(p.value);
+                }
+            }
+        }
+        Ok(Some(reads.into_iter().map(|r| r.map(|(_, _, f)| f)).collect()))
+    }
+
+    /// One series' stored points for [`Store::fetch_many`], without the head.
+    fn read_series(&self, name: &str, from: i64, until: i64, now_i: i64) -> Result<Option<(SeriesId, Arc<Policy>, Fetched)>, StoreError> {
+        let Some((id, policy)) = self.series(name)? else { return Ok(None) };
         let max_retention = policy.archives.iter().map(|a| a.retention() as i64).max().unwrap_or(0);
         let oldest = now_i - max_retention;
         if from > now_i || until < oldest || from > until {
@@ -706,21 +761,7 @@ impl Store {
                 fill((i64::from(chunk_start) - retention as i64 - start) / step, points, true);
             })?;
         }
-        // Points not yet flushed, oldest first so the later write wins.
-        let (flushing, pending): (Arc<Vec<Pending>>, Vec<Pending>) = {
-            let head = self.head.lock().expect("head lock poisoned");
-            (head.flushing.clone(), head.pending.iter().filter(|p| p.id == id).copied().collect())
-        };
-        for p in flushing.iter().filter(|p| p.id == id).chain(pending.iter()) {
-            if archive_for_age(&policy, now_i - i64::from(p.ts)) != Some(archive) {
-                continue;
-            }
-            let ts = i64::from(p.ts) - i64::from(p.ts).rem_euclid(step);
-            if ts >= start && ts < end {
-                values[((ts - start) / step) as usize] = Some(p.value);
-            }
-        }
-        Ok(Some(Fetched { start, step, values }))
+        Ok(Some((id, policy, Fetched { start, step, values })))
     }
 
     /// Flushes RocksDB's memtables and compacts everything (benchmarks, tests).
@@ -1029,6 +1070,49 @@ mod tests {
         let got = store.ingest(&[point("noisy.a"), point("noisy.d")], NOW + 10).expect("ingest");
         assert_eq!((got.accepted, got.refused_limit, got.refused_memory), (1, 1, 0));
         assert_eq!(store.limits()[0].series, 2);
+    }
+
+    #[test]
+    fn fetch_many_lays_the_head_over_each_series_as_fetch_does() {
+        // Flushed points, then later writes to the same slots and new slots
+        // still in the head: one pass over the head must give every series
+        // (a name listed twice, a missing one) what a fetch of it alone gives.
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(dir.path(), rules("10s:1h,60s:1d", Method::Average, 0.5));
+        let names = ["m.a", "m.b", "m.c"];
+        let points = |round: u32| -> Vec<Incoming> {
+            (0..30u32)
+                .flat_map(|i| names.iter().enumerate().map(move |(s, name)| (i, s, name)))
+                .map(|(i, s, name)| Incoming {
+                    name,
+                    ts: i64::from(NOW - 300 + i * 10),
+                    value: f64::from(round * 1000 + i * 10) + s as f64,
+                })
+                .collect()
+        };
+        store.ingest(&points(1), NOW).expect("ingest");
+        store.flush(NOW).expect("flush");
+        store.ingest(&points(2)[..45], NOW).expect("ingest");
+        assert!(store.pending() > 0);
+        let wanted = ["m.c", "m.a", "m.missing", "m.a", "m.b"];
+        for (from, until) in [(i64::from(NOW) - 300, i64::from(NOW)), (i64::from(NOW) - 7200, i64::from(NOW))] {
+            let many = store.fetch_many(&wanted, from, until, NOW, usize::MAX).expect("fetch").expect("within the budget");
+            for (name, got) in wanted.iter().zip(&many) {
+                let alone = store.fetch(name, from, until, NOW).expect("fetch");
+                assert_eq!(
+                    got.as_ref().map(|f| (f.start, f.step, &f.values)),
+                    alone.as_ref().map(|f| (f.start, f.step, &f.values)),
+                    "{name}"
+                );
+            }
+            // The fine archive shows both the head's points and the flushed ones.
+            let a = many[1].as_ref().expect("m.a");
+            let flushed_and_head = a.values.iter().flatten().any(|v| *v >= 2000.0) && a.values.iter().flatten().any(|v| *v < 2000.0);
+            assert!(a.step != 10 || flushed_and_head, "{:?}", a.values);
+        }
+        let one = store.fetch("m.a", i64::from(NOW) - 300, i64::from(NOW), NOW).expect("fetch").expect("m.a").values.len();
+        let budget = |max| store.fetch_many(&names, i64::from(NOW) - 300, i64::from(NOW), NOW, max).expect("fetch").is_some();
+        assert!(budget(3 * one) && !budget(3 * one - 1));
     }
 
     #[test]
