@@ -192,13 +192,10 @@ pub fn digits_at_start(out: &mut [u8; 24], n: u64) -> usize {
 }
 
 /// The 4 decimal digits of `n < 10^4` as ASCII, leading zeros included, the
-/// first digit in the lowest byte (`eight_digits`' last two steps).
+/// first digit in the lowest byte: `eight_digits`' last four.
 #[inline(always)]
 pub fn four_digits(n: u32) -> u32 {
-    let hundreds = (n * 5243) >> 19;
-    let v = hundreds | ((n - hundreds * 100) << 16);
-    let tens = ((v * 103) >> 10) & 0x000f_000f;
-    (tens | ((v - tens * 10) << 8)) + 0x3030_3030
+    (eight_digits(n) >> 32) as u32 + 0x3030_3030
 }
 
 /// `'0'` in each of 16 bytes.

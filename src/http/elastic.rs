@@ -168,7 +168,7 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
             Ok(a) => a,
             Err(e) => {
                 api.elasticsearch.stats.bad(&e);
-                return Ok(Err(bulk::request_error(&e.to_string())));
+                return Ok((StatusCode::BAD_REQUEST, bulk::request_error(&e.to_string())).into_response());
             }
         };
         drop(body);
@@ -194,12 +194,11 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
             logs.wait(end).map_err(ingest_error)?;
             input.stats.received(accepted);
         }
-        Ok::<_, ApiError>(Ok(bulk::response(started.elapsed().as_millis() as u64, &items, first_seq)))
+        Ok::<_, ApiError>(bulk::response(started.elapsed().as_millis() as u64, &items, first_seq).into_response())
     })
     .await;
     match done {
-        Ok(Ok(Ok(body))) => body.into_response(),
-        Ok(Ok(Err(bad_request))) => (StatusCode::BAD_REQUEST, bad_request).into_response(),
+        Ok(Ok(response)) => response,
         Ok(Err(e)) => api_error(e),
         Err(e) => api_error(ApiError::Internal(format!("bulk panicked: {e}"))),
     }

@@ -71,7 +71,7 @@ fn respond(reply: Reply) -> Response {
 /// interleaved loop that render went from 0.63-0.70 to 0.50 ms with this
 /// alone (BENCHMARKS.md, "Graphite API"). The runtime is always
 /// multi-threaded (`main.rs`).
-async fn blocking(state: AppState, work: impl FnOnce(&AppState) -> Reply + Send + 'static) -> Response {
+async fn blocking(state: AppState, work: impl FnOnce(&AppState) -> Reply) -> Response {
     let reply = tokio::task::block_in_place(move || {
         crate::telemetry::accounts::within(crate::telemetry::accounts::Account::Queries, || work(&state))
     });
