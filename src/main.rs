@@ -30,13 +30,13 @@ static ALLOCATOR: telemetry::accounts::Accounted = telemetry::accounts::Accounte
 fn tune_allocator() {
     instantops::telemetry::alloc::set_purge_delay(0);
     no_huge_pages();
-    limit_malloc_arenas();
+    tune_glibc_malloc();
 }
 
 #[cfg(feature = "system-alloc")]
 fn tune_allocator() {
     no_huge_pages();
-    limit_malloc_arenas();
+    tune_glibc_malloc();
 }
 
 /// Transparent huge pages off for the process. mimalloc asks for them on its
@@ -52,15 +52,29 @@ fn no_huge_pages() {
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
 }
 
-fn limit_malloc_arenas() {
+fn tune_glibc_malloc() {
     // SAFETY: mallopt sets a tunable of glibc's allocator; called first thing
     // in main, before any thread but this one exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     // A fixed mmap threshold: glibc otherwise raises it to the largest block
     // freed (up to 32 MiB), after which a memtable's arena blocks come from
-    // the heap and stay resident when freed.
+    // the heap and stay resident when freed. Those blocks are an eighth of a
+    // write buffer, at most 1 MiB: 983 KiB for the chunk family's at
+    // memory.limit = 256MiB, and above the threshold from ~170 MiB up, so
+    // still mapped and unmapped whole; below that (512-640 KiB) they come
+    // from the heap.
+    // Below it: Tantivy's doc store makes a zstd context for every block it
+    // compresses (ZSTD_sizeof_CCtx at level 1: 537 KiB for a 128 KiB block,
+    // 297 KiB for 64 KiB), which with the 256 KiB threshold this had before
+    // was a fresh mapping each time, faulted in and zeroed page by page: most
+    // of that thread's time went to the kernel.
     // SAFETY: as above.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) };
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 640 << 10) };
+    // Keeps that context's memory in the heap between blocks rather than
+    // handing it back at each free (glibc's default trims past 128 KiB):
+    // at most this much lies free at the top of each of the two arenas.
+    // SAFETY: as above.
+    unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20) };
 }
 
 #[derive(Parser)]

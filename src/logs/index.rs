@@ -6,8 +6,8 @@
 //! JSON (`_src`, zstd-compressed doc store); `message` is full-text with
 //! positions (phrases); every other field goes into one JSON field `f`,
 //! indexed as lowercased keywords without positions (numbers as numbers), so
-//! `host:web-01` and `status:[500 TO 599]` work; `ts` (epoch ms) is indexed
-//! and a fast field for time ranges and newest-first order; `_id` is a keyword
+//! `host:web-01` and `status:[500 TO 599]` work; `ts` (epoch ms) is a fast
+//! field only, for time ranges and newest-first order; `_id` is a keyword
 //! for Elasticsearch `create`/`delete`.
 //!
 //! Each partition's commit payload records the WAL position it holds events
@@ -58,8 +58,18 @@ pub(super) const SEQ: &str = "seq";
 pub(super) const ATTRS: &str = "f";
 
 fn schema() -> (Schema, Fields) {
+    // Columnar only: Tantivy answers a range over a fast field from the
+    // column, so terms for it would only be written, never read (a term and a
+    // posting an event; one a millisecond for JSON and `_bulk` events).
+    // Partitions of earlier builds index it too, and are read the same way.
+    schema_with_ts(NumericOptions::default().set_fast())
+}
+
+/// The schema with `ts` as `ts_options` says; the other fields are the same
+/// in every build (the field ids queries use).
+fn schema_with_ts(ts_options: NumericOptions) -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let ts = b.add_i64_field(TS, NumericOptions::default().set_indexed().set_fast());
+    let ts = b.add_i64_field(TS, ts_options);
     let text = TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::WithFreqsAndPositions);
     let message = b.add_text_field("message", TextOptions::default().set_indexing_options(text));
     let keyword = TextFieldIndexing::default().set_tokenizer("keyword").set_index_option(IndexRecordOption::Basic);
@@ -381,9 +391,13 @@ fn open_partition(path: &Path, name: String, tokenizers: &TokenizerManager) -> R
 /// is 16 KiB). Tantivy's zstd makes a fresh compression context for every
 /// block, so small blocks cost CPU as well as ratio: 64 KiB blocks took the
 /// syslog index from 0.58 to 0.51 of the raw bytes and bare indexing from
-/// ~51k to 59-73k events/s; a hit's block costs a little more to read
-/// (BENCHMARKS.md, issue 6).
-const DOC_STORE_BLOCK: usize = 64 << 10;
+/// ~51k to 59-73k events/s. 128 KiB took it to 0.49-0.51 (`zstd -b1`: nginx
+/// lines' JSON 13.05x -> 13.86x) with no change a search could measure: a
+/// search whose 100 hits lie one or a few to a block (`bench logsearch`'s
+/// sparse shape) took 5.6-6.3 ms p50 with either. 256 KiB took another 3 %
+/// off the store and made that search ~20 % slower (6.0 -> 7.2 ms). A
+/// partition keeps the block size it was made with (BENCHMARKS.md, issue 6).
+const DOC_STORE_BLOCK: usize = 128 << 10;
 
 /// zstd's level for the doc store: on the events' JSON in 64 KiB blocks,
 /// level 1 compresses as well as zstd's default 3 (10.29x against 10.26x) and
@@ -506,8 +520,6 @@ impl Writer {
     }
 }
 
-/// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
-/// strings stay keywords), taken apart rather than copied.
 /// The Tantivy document of one event: `seq` is its arrival number in the partition.
 pub(super) fn document(f: &Fields, event: Event, json: &str, seq: u64) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
@@ -533,6 +545,8 @@ pub(super) fn document(f: &Fields, event: Event, json: &str, seq: u64) -> Tantiv
     doc
 }
 
+/// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
+/// strings stay keywords), taken apart rather than copied.
 fn owned(v: Value) -> Option<OwnedValue> {
     Some(match v {
         Value::Null => return None,
@@ -636,6 +650,51 @@ mod tests {
         assert_eq!(reopened.indexed(), 102);
     }
 
+    /// A partition of the builds that indexed `ts` as well as keeping it
+    /// columnar is read as it is: not set aside, its time ranges answered,
+    /// and written on while it is the hot one. Partitions made from now on
+    /// keep `ts` columnar only.
+    #[test]
+    fn a_partition_whose_ts_is_indexed_is_searched_by_time_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, fields) = schema_with_ts(NumericOptions::default().set_indexed().set_fast());
+        let path = dir.path().join(format!("p{DAY:013}"));
+        std::fs::create_dir_all(&path).unwrap();
+        let mut old = Index::builder().schema(schema).settings(settings()).create_in_dir(&path).unwrap();
+        old.set_tokenizers(tokenizers());
+        old.set_fast_field_tokenizers(tokenizers());
+        let mut writer: IndexWriter = old.writer_with_num_threads(1, 16 << 20).unwrap();
+        for i in 0..10 {
+            let (e, j) = event(DAY + i * 1000, &format!("indexed ts event {i}"));
+            writer.add_document(document(&fields, e, &j, i as u64)).unwrap();
+        }
+        let meta = Meta { wal: 10, min_ts: DAY, max_ts: DAY + 9000, docs: 10 };
+        let mut prepared = writer.prepare_commit().unwrap();
+        prepared.set_payload(&serde_json::to_string(&meta).unwrap());
+        prepared.commit().unwrap();
+        writer.wait_merging_threads().unwrap();
+
+        let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY + 10_000).unwrap();
+        assert_eq!(index.stale(), 0);
+        assert_eq!(index.partitions().len(), 1);
+        assert!(index.partitions()[0].index.schema().get_field_entry(index.fields.ts).is_indexed());
+        assert_eq!(index.search("indexed", DAY + 2000, DAY + 4000, 100).unwrap().0, 3);
+        assert_eq!(index.search("indexed", DAY + 2500, DAY + 2999, 100).unwrap().0, 0);
+        let (e, j) = event(DAY + 20_000, "indexed ts partition, hot");
+        w.add(e, &j).unwrap();
+        w.commit(11).unwrap();
+        assert_eq!(index.search("indexed", DAY + 9000, DAY + 20_000, 100).unwrap().0, 2);
+        w.roll(&index, 2 * DAY, 11).unwrap();
+        let (e, j) = event(2 * DAY + 5, "columnar ts event");
+        w.add(e, &j).unwrap();
+        w.commit(12).unwrap();
+        let hot = index.partitions().last().unwrap().clone();
+        assert!(!hot.index.schema().get_field_entry(index.fields.ts).is_indexed());
+        assert_eq!(index.search("columnar", 0, 2 * DAY + 4, 100).unwrap().0, 0);
+        assert_eq!(index.search("columnar", 0, 2 * DAY + 5, 100).unwrap().0, 1);
+        assert_eq!(index.search("event", DAY + 1000, 2 * DAY + 5, 100).unwrap().0, 10);
+    }
+
     /// The FST-era fixture's partitions, copied into `to`.
     fn fst_fixture(to: &Path) {
         let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs-fst/index/.");
@@ -675,7 +734,7 @@ mod tests {
         assert_eq!(index.search("\"fst build event 7\"", 0, i64::MAX / 2, 100).unwrap().0, 1);
         assert_eq!(index.search("upgrade", 0, i64::MAX / 2, 100).unwrap().0, 1);
         assert_eq!(index.indexed(), 9000);
-        // Both the new hot partition and the rewritten one store 64 KiB
+        // Both the new hot partition and the rewritten one store 128 KiB
         // blocks at zstd level 1, and keep no length norm for `_id`.
         for part in index.partitions() {
             let settings = part.index.settings();

@@ -56,9 +56,11 @@ pub(super) fn recover(dir: &Path) -> Result<(), IndexError> {
 /// dictionary of a kind this build cannot read. The dictionaries it opens are
 /// the ones that partition's searches would open (each segment keeps them).
 pub(super) fn needed(searcher: &Searcher, fields: &Fields) -> Result<bool, IndexError> {
-    let indexed: [Field; 4] = [fields.ts, fields.message, fields.attrs, fields.id];
+    // `ts` only in partitions of the builds that indexed it.
+    let candidates: [Field; 4] = [fields.ts, fields.message, fields.attrs, fields.id];
     for segment in searcher.segment_readers() {
-        for field in indexed {
+        let schema = segment.schema();
+        for field in candidates.into_iter().filter(|f| schema.get_field_entry(*f).is_indexed()) {
             match segment.inverted_index(field) {
                 Ok(_) => {}
                 Err(e) if e.to_string().contains("Unsupported dictionary type") => return Ok(true),
