@@ -42,8 +42,9 @@
 //! The factor is the greatest common divisor of the distances. Values counted
 //! in pages or KiB (`/proc/meminfo`'s, written in bytes) move by multiples of
 //! 1024 or 4096: on a real host's metrics (`servers.*` and `instantops.*`,
-//! 10 s, BENCHMARKS.md) it took the packed values from 1.43 to 1.16 bytes a
-//! point, the memory series from 2.7-4.0 to 0.3-2.5.
+//! 10 s, BENCHMARKS.md) it took the packed values from 1.44 to 1.17 bytes a
+//! point, the memory series from 2.7-4.0 to 0.3-2.5. A frame keeps its factor
+//! only where that makes it smaller.
 
 use super::decimal::Rationals;
 use super::{ChunkError, MAX_INFLATE_RATIO, MAX_SCALE, Reader, put_varint, varint_len, zigzag_decode, zigzag_encode};
@@ -76,7 +77,9 @@ pub(super) fn encode(points: &[(u32, f64)], scale: usize, ints: &[i64], rational
         .map(|order| {
             let (heads, rest) = split(ints, order);
             let keys: Vec<u64> = rest.iter().map(|&x| key(x)).collect();
-            let factor = common_factor(&keys);
+            // A factor of 2 or 3 on a few values can cost more than it saves.
+            let factor =
+                Some(common_factor(&keys)).filter(|&f| f > 1 && factored_frame_len(&keys, f) < frame_len(&keys, true)).unwrap_or(1);
             (order, heads, keys, factor)
         })
         .min_by_key(|(_, heads, keys, factor)| {
