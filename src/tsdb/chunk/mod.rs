@@ -840,6 +840,15 @@ mod tests {
         // A smooth daily-cycle-like gauge, where delta-of-delta wins.
         let sine: Vec<f64> = (0..N).map(|i| ((i as f64 / 50.0).sin() * 1000.0).round() / 100.0).collect();
         let gappy: Vec<(u32, f64)> = dense(&gauge).into_iter().filter(|_| r.below(10) != 0).collect();
+        // /proc/meminfo's MemFree in bytes: whole 4 KiB pages, moving by up to
+        // +-1000 pages each sample.
+        let mut pages = 4_630_000i64;
+        let free_bytes: Vec<f64> = (0..N)
+            .map(|_| {
+                pages += r.below(2001) as i64 - 1000;
+                (pages * 4096) as f64
+            })
+            .collect();
         // Upper bounds with headroom over the measured value (in the comment),
         // tight enough to catch a regression of the coding.
         let shape = |name, mode, bound, points| Shape { name, mode, bound, points };
@@ -855,6 +864,7 @@ mod tests {
             shape("3-decimal uniform timings", "int/3 packed plain", 2.5, dense(&timings)), // 2.390 (deflated: 2.867)
             shape("1 m averages of those", "rat/", 3.6, dense(&timing_averages)),     // 3.397 (deflated 3.757, float 7.236)
             shape("1 m averages of the walk", "rat/2", 2.0, dense(&gauge_averages)),  // 1.706 (float: 5.350)
+            shape("free memory in bytes, whole pages", "int/0 packed delta factored", 1.6, dense(&free_bytes)), // 1.403
         ]
     }
 
