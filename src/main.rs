@@ -59,8 +59,8 @@ fn tune_glibc_malloc() {
     // A fixed mmap threshold: glibc otherwise raises it to the largest block
     // freed (up to 32 MiB), after which a memtable's arena blocks come from
     // the heap and stay resident when freed. Those blocks are an eighth of a
-    // write buffer, at most 1 MiB: 983 KiB for the chunk family's at
-    // memory.limit = 256MiB, and above the threshold from ~170 MiB up, so
+    // write buffer, at most 1 MiB: by that rule 983 KiB for the chunk
+    // family's at memory.limit = 256MiB, above the threshold from ~170 MiB up, so
     // still mapped and unmapped whole; below that (512-640 KiB) they come
     // from the heap.
     // Below it: Tantivy's doc store makes a zstd context for every block it
