@@ -15,13 +15,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use foldhash::HashMap;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::logs::{api, decoded_body, ingest_error};
-use crate::logs::event::Fields;
 use crate::logs::inputs::bulk::{self, Action, Op as BulkOp, Outcome};
+use crate::logs::json::{Json, Object};
 use crate::logs::pipeline::Op;
 use crate::logs::time::now_ms;
 
@@ -171,7 +171,6 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
                 return Ok((StatusCode::BAD_REQUEST, bulk::request_error(&e.to_string())).into_response());
             }
         };
-        drop(body);
         let input = api.elasticsearch;
         let logs = input.logs.clone();
         logs.admit().map_err(ingest_error)?;
@@ -276,15 +275,15 @@ impl Batch<'_> {
 
     /// Queues `source` as the document `id` of `index`; `fresh` when the id
     /// was generated for it (nothing to replace).
-    fn add(&mut self, source: Fields, index: &str, id: &str, fresh: bool) -> Result<(), Outcome> {
+    fn add(&mut self, source: Object<'_>, index: &str, id: &str, fresh: bool) -> Result<(), Outcome> {
         match self.input.op(bulk::document(source, index, id, self.now), None) {
             Some(mut op) => {
-                if let Op::Add { json, fresh: is_fresh, .. } = &mut op {
+                if let Op::Add { event, fresh: is_fresh } = &mut op {
                     *is_fresh = fresh;
                     // A generated id is new to this request's later actions
                     // too: the client learns it from the response.
                     if !fresh {
-                        self.overlay.insert(id.into(), Some(json.clone()));
+                        self.overlay.insert(id.into(), Some(event.json.clone()));
                     }
                 }
                 self.ops.push(op);
@@ -294,14 +293,14 @@ impl Batch<'_> {
         }
     }
 
-    fn update(&mut self, body: Fields, index: &str, id: &str) -> Outcome {
-        let Some(Value::Object(doc)) = body.get("doc").cloned() else {
+    fn update(&mut self, mut body: Object<'_>, index: &str, id: &str) -> Outcome {
+        let Some(Json::Object(doc)) = body.remove("doc") else {
             return failed(400, "action_request_validation_exception", "Validation Failed: 1: script or doc is missing;");
         };
-        let upsert = body.get("doc_as_upsert").and_then(Value::as_bool).unwrap_or(false);
+        let upsert = body.get("doc_as_upsert").and_then(Json::as_bool).unwrap_or(false);
         match self.current(id) {
             Some(json) => {
-                let mut merged: Fields = serde_json::from_str(&json).unwrap_or_default();
+                let mut merged: Object = serde_json::from_str(&json).unwrap_or_default();
                 merge(&mut merged, doc);
                 match self.add(merged, index, id, false) {
                     Ok(()) => Outcome::Updated,
@@ -318,10 +317,10 @@ impl Batch<'_> {
 }
 
 /// Elasticsearch's partial-document merge: objects merge key by key, anything else replaces.
-fn merge(into: &mut Fields, doc: Fields) {
+fn merge<'a>(into: &mut Object<'a>, doc: Object<'a>) {
     for (k, v) in doc {
         match (into.get_mut(&k), v) {
-            (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+            (Some(Json::Object(old)), Json::Object(new)) => merge(old, new),
             (_, v) => {
                 into.insert(k, v);
             }

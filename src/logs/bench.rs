@@ -12,6 +12,8 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::logs::event::{Event, IntoEvent};
+use crate::logs::json::Object;
 use crate::splitmix::SplitMix;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,8 +187,9 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
 
 /// The bare-Tantivy baseline: `rate * duration` events (default 1M) of the
 /// shape's kind, generated, parsed and encoded first, as its input would
-/// (`_bulk` documents get generated ids); then only indexing and the final
-/// commit are timed, with the appliance's writer heap (150 MB) and 2 threads.
+/// (`_bulk` documents get generated ids) and read back; then only building
+/// the Tantivy documents, indexing and the final commit are timed, with the
+/// appliance's writer heap (150 MB) and 2 threads.
 /// Bytes count as the senders count them: whole frames for syslog, lines for
 /// json and bulk's document lines.
 fn bare(plan: &Plan) -> Result<Report, String> {
@@ -198,19 +201,19 @@ fn bare(plan: &Plan) -> Result<Report, String> {
     let mut events = Vec::with_capacity(n as usize);
     let mut bytes = 0u64;
     for seq in 0..n {
-        let (parsed, input, peer) = match plan.proto {
+        let event = match plan.proto {
             Proto::BareJson => {
                 let line = app_event(&mut rng, None);
                 bytes += line.len() as u64 + 1;
                 let mut parsed = crate::logs::event::from_json_line(line.as_bytes(), now_ms);
-                (parsed.pop().ok_or("an app event parses to one event")?, "json_tcp", Some("127.0.0.1"))
+                parsed.pop().ok_or("an app event parses to one event")?.into_event("json_tcp", Some("127.0.0.1"), 1000)
             }
             Proto::BareBulk => {
                 let line = app_event(&mut rng, None);
                 bytes += line.len() as u64 + 1;
                 let source = serde_json::from_str(&line).map_err(|e| e.to_string())?;
                 let id = crate::logs::inputs::bulk::new_id(now_ms, seq, 0x1095);
-                (crate::logs::inputs::bulk::document(source, "bench", &id, now_ms), "elasticsearch", None)
+                crate::logs::inputs::bulk::document(source, "bench", &id, now_ms).into_event("elasticsearch", None, 1000)
             }
             _ => {
                 let frame = format!(
@@ -220,18 +223,22 @@ fn bare(plan: &Plan) -> Result<Report, String> {
                     nginx_line(&mut rng, now_s)
                 );
                 bytes += frame.len() as u64 + 1 + frame.len().to_string().len() as u64;
-                (crate::logs::inputs::syslog::parse(frame.as_bytes(), now_ms), "syslog_tcp", Some("127.0.0.1"))
+                crate::logs::inputs::syslog::parse(frame.as_bytes(), now_ms).into_event("syslog_tcp", Some("127.0.0.1"), 1000)
             }
         };
-        let event = parsed.into_event(input, peer, 1000).map_err(|e| e.to_string())?;
-        let json = serde_json::to_string(&event.fields).map_err(|e| e.to_string())?;
-        events.push((event, json));
+        let event = event.map_err(|e| e.to_string())?;
+        events.push((event.ts_ms, event.json));
     }
+    // Read back (untimed), as the events are when their documents are built.
+    let members: Vec<Object> =
+        events.iter().map(|(_, json)| serde_json::from_str(json)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let dir = PathBuf::from(&plan.to).join(format!("bare-{}", std::process::id()));
     let (index, mut writer) = crate::logs::index::LogIndex::open(&dir, 150 << 20, 2, now_s as i64 * 1000).map_err(|e| e.to_string())?;
+    let no_json: std::sync::Arc<str> = "".into();
     let started = Instant::now();
-    for (event, json) in events {
-        writer.add(event, &json).map_err(|e| e.to_string())?;
+    for ((ts_ms, json), members) in events.iter().zip(&members) {
+        let doc = crate::logs::index::document(members, *ts_ms, json);
+        writer.add(Event { ts_ms: *ts_ms, id: None, json: no_json.clone(), doc }).map_err(|e| e.to_string())?;
     }
     writer.commit(0).map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();

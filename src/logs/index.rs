@@ -19,16 +19,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
-use tantivy::schema::document::OwnedValue;
 use tantivy::schema::{Field, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, TokenizerManager};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use thiserror::Error;
 
 use super::event::Event;
+use super::json::{Json, Object, View};
 
 #[derive(Debug, Error)]
 pub enum IndexError {
@@ -41,7 +40,7 @@ pub enum IndexError {
 }
 
 /// The schema's fields.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Fields {
     pub ts: Field,
     pub message: Field,
@@ -56,6 +55,17 @@ pub(super) struct Fields {
 pub(super) const TS: &str = "ts";
 pub(super) const SEQ: &str = "seq";
 pub(super) const ATTRS: &str = "f";
+
+/// The fields as every build's schema numbers them (in the order
+/// [`schema_with_ts`] adds them): what inputs build documents with.
+pub(super) const FIELDS: Fields = Fields {
+    ts: Field::from_field_id(0),
+    message: Field::from_field_id(1),
+    attrs: Field::from_field_id(2),
+    id: Field::from_field_id(3),
+    src: Field::from_field_id(4),
+    seq: Field::from_field_id(5),
+};
 
 fn schema() -> (Schema, Fields) {
     // Columnar only: Tantivy answers a range over a fast field from the
@@ -449,11 +459,10 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 impl Writer {
-    /// Adds one event (its JSON already encoded as `json`), moving its
-    /// strings into the document rather than copying them.
-    pub fn add(&mut self, event: Event, json: &str) -> Result<(), IndexError> {
-        let ts_ms = event.ts_ms;
-        let doc = document(&self.fields, event, json, self.pending.docs);
+    /// Adds one event, its document numbered with its arrival in the partition.
+    pub fn add(&mut self, event: Event) -> Result<(), IndexError> {
+        let Event { ts_ms, mut doc, .. } = event;
+        doc.add_u64(self.fields.seq, self.pending.docs);
         self.writer.add_document(doc)?;
         let p = &mut self.pending;
         p.min_ts = p.min_ts.min(ts_ms);
@@ -520,64 +529,52 @@ impl Writer {
     }
 }
 
-/// The Tantivy document of one event: `seq` is its arrival number in the partition.
-pub(super) fn document(f: &Fields, event: Event, json: &str, seq: u64) -> TantivyDocument {
+/// The Tantivy document of one event (`event` its members, `json` its text),
+/// all but its arrival number, which [`Writer::add`] gives it. `message` is
+/// the full-text field (a non-string one as its JSON), a string `_id` the id
+/// keyword, and the other members but `@timestamp` and `@version` go into the
+/// JSON field, nulls left out.
+pub fn document(event: &Object<'_>, ts_ms: i64, json: &str) -> TantivyDocument {
+    let f = FIELDS;
     let mut doc = TantivyDocument::new();
-    doc.add_i64(f.ts, event.ts_ms);
-    let mut attrs: Vec<(String, OwnedValue)> = Vec::with_capacity(event.fields.len());
-    for (k, v) in event.fields {
-        match (k.as_str(), v) {
-            // The time is `ts`; the version says nothing worth a term.
-            ("@timestamp" | "@version", _) => {}
-            ("message", Value::String(s)) => doc.add_text(f.message, s),
-            ("message", other) => doc.add_text(f.message, other.to_string()),
-            ("_id", Value::String(s)) => doc.add_text(f.id, s),
-            (_, v) => {
-                if let Some(v) = owned(v) {
-                    attrs.push((k, v));
-                }
-            }
-        }
+    doc.add_i64(f.ts, ts_ms);
+    match event.get("message") {
+        Some(Json::String(s)) => doc.add_text(f.message, s),
+        Some(other) => doc.add_text(f.message, other.to_string()),
+        None => {}
     }
-    doc.add_field_value(f.attrs, &OwnedValue::Object(attrs));
+    if let Some(Json::String(id)) = event.get("_id") {
+        doc.add_text(f.id, id);
+    }
+    doc.add_field_value(f.attrs, View::Members { object: event, skip: kept_apart });
     doc.add_text(f.src, json);
-    doc.add_u64(f.seq, seq);
     doc
 }
 
-/// A JSON value as Tantivy indexes it inside the `f` field (no date sniffing:
-/// strings stay keywords), taken apart rather than copied.
-fn owned(v: Value) -> Option<OwnedValue> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => OwnedValue::Bool(b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => OwnedValue::I64(i),
-            None => match n.as_u64() {
-                Some(u) => OwnedValue::U64(u),
-                None => OwnedValue::F64(n.as_f64()?),
-            },
-        },
-        Value::String(s) => OwnedValue::Str(s),
-        Value::Array(a) => OwnedValue::Array(a.into_iter().filter_map(owned).collect()),
-        Value::Object(m) => OwnedValue::Object(m.into_iter().filter_map(|(k, v)| Some((k, owned(v)?))).collect()),
-    })
+/// Members [`document`] keeps out of the JSON field.
+fn kept_apart(key: &str, value: &Json<'_>) -> bool {
+    matches!(key, "@timestamp" | "@version" | "message") || (key == "_id" && matches!(value, Json::String(_)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::event::Parsed;
+    use crate::logs::event::{IntoEvent, Parsed};
+    use serde_json::Value;
 
     const DAY: i64 = 86_400_000;
 
-    fn event(ts_ms: i64, message: &str) -> (Event, String) {
+    fn event(ts_ms: i64, message: &str) -> Event {
         let mut fields = crate::logs::event::Fields::new();
         fields.insert("message".into(), Value::String(message.into()));
         fields.insert("host".into(), Value::String("Web-01".into()));
-        let event = Parsed { ts_ms, fields }.into_event("test", None, 100).unwrap();
-        let json = serde_json::to_string(&event.fields).unwrap();
-        (event, json)
+        Parsed { ts_ms, fields }.into_event("test", None, 100).unwrap()
+    }
+
+    #[test]
+    fn inputs_number_the_fields_as_the_schema_does() {
+        assert_eq!(schema().1, FIELDS);
+        assert_eq!(schema_with_ts(NumericOptions::default().set_indexed()).1, FIELDS);
     }
 
     #[test]
@@ -586,8 +583,8 @@ mod tests {
         let now = 100 * DAY;
         let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, now).unwrap();
         for (i, msg) in ["disk full on sda", "user login ok", "disk quota warning"].iter().enumerate() {
-            let (e, j) = event(now + i as i64 * 1000, msg);
-            w.add(e, &j).unwrap();
+            let e = event(now + i as i64 * 1000, msg);
+            w.add(e).unwrap();
         }
         w.commit(42).unwrap();
         let (total, hits) = index.search("disk", 0, i64::MAX / 2, 10).unwrap();
@@ -607,8 +604,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (index, mut w) = LogIndex::open(dir.path(), 16 << 20, 1, DAY).unwrap();
         for i in 0..15 {
-            let (e, j) = event(DAY + i, "a segment of its own");
-            w.add(e, &j).unwrap();
+            let e = event(DAY + i, "a segment of its own");
+            w.add(e).unwrap();
             w.commit(i as u64 + 1).unwrap();
         }
         let hot = index.partitions().last().unwrap().clone();
@@ -625,8 +622,8 @@ mod tests {
         // Three partitions, a day of arrival each, each holding that day's events.
         for d in 0..3 {
             for i in 0..50 {
-                let (e, j) = event(day0 + d * DAY + i, &format!("day {d} event {i}"));
-                w.add(e, &j).unwrap();
+                let e = event(day0 + d * DAY + i, &format!("day {d} event {i}"));
+                w.add(e).unwrap();
             }
             w.commit(100 + d as u64).unwrap();
             assert!(w.should_roll(day0 + (d + 1) * DAY, u64::MAX));
@@ -665,8 +662,9 @@ mod tests {
         old.set_fast_field_tokenizers(tokenizers());
         let mut writer: IndexWriter = old.writer_with_num_threads(1, 16 << 20).unwrap();
         for i in 0..10 {
-            let (e, j) = event(DAY + i * 1000, &format!("indexed ts event {i}"));
-            writer.add_document(document(&fields, e, &j, i as u64)).unwrap();
+            let mut doc = event(DAY + i * 1000, &format!("indexed ts event {i}")).doc;
+            doc.add_u64(fields.seq, i as u64);
+            writer.add_document(doc).unwrap();
         }
         let meta = Meta { wal: 10, min_ts: DAY, max_ts: DAY + 9000, docs: 10 };
         let mut prepared = writer.prepare_commit().unwrap();
@@ -680,13 +678,13 @@ mod tests {
         assert!(index.partitions()[0].index.schema().get_field_entry(index.fields.ts).is_indexed());
         assert_eq!(index.search("indexed", DAY + 2000, DAY + 4000, 100).unwrap().0, 3);
         assert_eq!(index.search("indexed", DAY + 2500, DAY + 2999, 100).unwrap().0, 0);
-        let (e, j) = event(DAY + 20_000, "indexed ts partition, hot");
-        w.add(e, &j).unwrap();
+        let e = event(DAY + 20_000, "indexed ts partition, hot");
+        w.add(e).unwrap();
         w.commit(11).unwrap();
         assert_eq!(index.search("indexed", DAY + 9000, DAY + 20_000, 100).unwrap().0, 2);
         w.roll(&index, 2 * DAY, 11).unwrap();
-        let (e, j) = event(2 * DAY + 5, "columnar ts event");
-        w.add(e, &j).unwrap();
+        let e = event(2 * DAY + 5, "columnar ts event");
+        w.add(e).unwrap();
         w.commit(12).unwrap();
         let hot = index.partitions().last().unwrap().clone();
         assert!(!hot.index.schema().get_field_entry(index.fields.ts).is_indexed());
@@ -722,8 +720,8 @@ mod tests {
         let waiting = dir_bytes(&dir.path().join("p1795904456405"));
         assert!(waiting > 0);
         assert_eq!(index.bytes(), hot + waiting);
-        let (e, j) = event(DAY, "arrived during the upgrade");
-        w.add(e, &j).unwrap();
+        let e = event(DAY, "arrived during the upgrade");
+        w.add(e).unwrap();
         w.commit(9000).unwrap();
         index.upgrade().unwrap();
         assert_eq!(index.stale(), 0);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::event::{Parsed, from_json_line};
+use super::event::{IntoEvent, from_json_line};
 use super::inputs::{gelf, resp, syslog};
 use super::pipeline::{IngestError, Logs, Op};
 use super::time::now_ms;
@@ -33,7 +33,7 @@ pub struct Input {
 
 impl Input {
     /// One parsed event as an [`Op`], or counted as bad.
-    pub fn op(&self, parsed: Parsed, peer: Option<&str>) -> Option<Op> {
+    pub fn op(&self, parsed: impl IntoEvent, peer: Option<&str>) -> Option<Op> {
         match parsed.into_event(self.stats.input(), peer, self.max_fields) {
             Ok(event) => Some(Op::add(event)),
             Err(e) => {

@@ -7,6 +7,7 @@ pub mod esdsl;
 pub mod event;
 pub mod index;
 pub mod inputs;
+pub mod json;
 pub mod listener;
 pub mod matcher;
 pub mod pipeline;

@@ -37,10 +37,8 @@ pub enum IngestError {
 
 /// One change to the log.
 pub enum Op {
-    /// `json` is shared with the id lookups of `_bulk` (no copy per event).
     Add {
         event: Event,
-        json: Arc<str>,
         /// The event's `_id` was generated here (a `_bulk` index or create
         /// without one), so no older event has it and indexing it deletes
         /// nothing first: Elasticsearch's append-only path for auto ids.
@@ -53,11 +51,9 @@ pub enum Op {
 }
 
 impl Op {
-    /// `event` to be added, its JSON encoded once here: the WAL record, the
-    /// stored `_src` and live tails share it.
+    /// `event` to be added.
     pub fn add(event: Event) -> Op {
-        let json = serde_json::to_string(&event.fields).expect("a JSON map serializes");
-        Op::Add { event, json: json.into(), fresh: false }
+        Op::Add { event, fresh: false }
     }
 }
 
@@ -233,7 +229,8 @@ impl Logs {
     /// Queues `ops` in the WAL; returns the position to [`Logs::wait`] for
     /// before acknowledging. Callers check [`Logs::admit`] first.
     pub fn submit(&self, ops: Vec<Op>) -> Result<u64, IngestError> {
-        let mut buf = Vec::with_capacity(ops.iter().map(|op| if let Op::Add { json, .. } = op { json.len() + 17 } else { 64 }).sum());
+        let mut buf =
+            Vec::with_capacity(ops.iter().map(|op| if let Op::Add { event, .. } = op { event.json.len() + 17 } else { 64 }).sum());
         for op in &ops {
             encode(&mut buf, op);
         }
@@ -242,9 +239,7 @@ impl Logs {
         let ids: Vec<(String, Option<Arc<str>>)> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::Add { event, json, .. } => {
-                    event.fields.get("_id").and_then(|v| v.as_str()).map(|id| (id.to_owned(), Some(json.clone())))
-                }
+                Op::Add { event, .. } => event.id.as_ref().map(|id| (id.clone(), Some(event.json.clone()))),
                 Op::Delete { id } => Some((id.clone(), None)),
             })
             .collect();
@@ -313,9 +308,9 @@ pub enum OpenError {
 /// Appends `op` as one WAL record; [`decode`] reads it back.
 fn encode(buf: &mut Vec<u8>, op: &Op) {
     match op {
-        Op::Add { event, json, fresh } => {
+        Op::Add { event, fresh } => {
             let kind = if *fresh { Kind::FreshEvent } else { Kind::Event };
-            wal::encode(buf, kind, &event.ts_ms.to_le_bytes(), json.as_bytes());
+            wal::encode(buf, kind, &event.ts_ms.to_le_bytes(), event.json.as_bytes());
         }
         Op::Delete { id } => wal::encode(buf, Kind::Delete, &[], id.as_bytes()),
     }
@@ -327,8 +322,7 @@ fn decode(kind: Kind, payload: &[u8]) -> Option<Op> {
         Kind::Event | Kind::FreshEvent => {
             let ts_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
             let json = std::str::from_utf8(payload.get(8..)?).ok()?.to_owned();
-            let fields = serde_json::from_str(&json).ok()?;
-            Some(Op::Add { event: Event { ts_ms, fields }, json: json.into(), fresh: kind == Kind::FreshEvent })
+            Some(Op::Add { event: Event::stored(ts_ms, json).ok()?, fresh: kind == Kind::FreshEvent })
         }
         Kind::Delete => Some(Op::Delete { id: String::from_utf8(payload.to_vec()).ok()? }),
     }
@@ -336,12 +330,12 @@ fn decode(kind: Kind, payload: &[u8]) -> Option<Op> {
 
 fn apply(writer: &mut Writer, op: Op) -> Result<(), IndexError> {
     match op {
-        Op::Add { event, json, fresh } => {
-            if !fresh && let Some(id) = event.fields.get("_id").and_then(|v| v.as_str()) {
+        Op::Add { event, fresh } => {
+            if !fresh && let Some(id) = &event.id {
                 // `index` of an existing id replaces it.
                 writer.delete(id);
             }
-            writer.add(event, &json)
+            writer.add(event)
         }
         Op::Delete { id } => {
             writer.delete(&id);
@@ -408,11 +402,11 @@ impl Indexer {
         let Some(writer) = self.writer.as_mut() else { return };
         let tailed = self.tail.receiver_count() > 0;
         for op in batch.item {
-            if let Op::Add { json, .. } = &op {
+            if let Op::Add { event, .. } = &op {
                 self.uncommitted += 1;
                 if tailed {
                     // Fails only when every reader has gone.
-                    let _ = self.tail.send(json.clone());
+                    let _ = self.tail.send(event.json.clone());
                 }
             }
             if let Err(e) = apply(writer, op) {
@@ -478,7 +472,7 @@ impl Indexer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::event::Parsed;
+    use crate::logs::event::{IntoEvent, Parsed};
 
     fn ops(n: usize) -> Vec<Op> {
         (0..n)
@@ -546,7 +540,7 @@ mod tests {
         drop(writer);
         let (records, _) = wal::open(dir.path(), 0).unwrap();
         let shape = |op: &Op| match op {
-            Op::Add { event, json, fresh } => format!("add {} {json} fresh={fresh}", event.ts_ms),
+            Op::Add { event, fresh } => format!("add {} {} fresh={fresh}", event.ts_ms, event.json),
             Op::Delete { id } => format!("delete {id}"),
         };
         let replayed: Vec<String> = records.iter().map(|r| shape(&decode(r.kind, &r.payload).expect("decodes"))).collect();

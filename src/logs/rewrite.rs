@@ -19,8 +19,8 @@ use tantivy::schema::{Field, Schema, Value as _};
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DocAddress, Index, IndexWriter, Searcher, TantivyDocument};
 
-use super::event::{Event, Fields as EventFields};
 use super::index::{Fields, IndexError, SEQ, TS, document};
+use super::json::Object;
 
 const REWRITE: &str = "rewrite";
 const ASIDE: &str = "old";
@@ -108,9 +108,10 @@ pub(super) fn rewrite(
             }
             let stored: TantivyDocument = searcher.doc(DocAddress::new(ord as u32, doc))?;
             let json = stored.get_first(fields.src).and_then(|v| v.as_str()).unwrap_or("{}");
-            let event =
-                Event { ts_ms: times.first(doc).unwrap_or(0), fields: serde_json::from_str::<EventFields>(json).unwrap_or_default() };
-            writer.add_document(document(fields, event, json, seqs.first(doc).unwrap_or(0)))?;
+            let members: Object = serde_json::from_str(json).unwrap_or_default();
+            let mut rebuilt = document(&members, times.first(doc).unwrap_or(0), json);
+            rebuilt.add_u64(fields.seq, seqs.first(doc).unwrap_or(0));
+            writer.add_document(rebuilt)?;
             events += 1;
         }
     }

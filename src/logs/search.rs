@@ -675,7 +675,7 @@ impl<S: SegmentCollector> SegmentCollector for DeadlineChild<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::event::{Fields, Parsed};
+    use crate::logs::event::{Fields, IntoEvent, Parsed};
     use crate::logs::query::{Operator, parse};
     use serde_json::Value;
 
@@ -686,8 +686,7 @@ mod tests {
         fields.insert("message".into(), Value::String(message.into()));
         fields.insert("host".into(), Value::String(host.into()));
         let event = Parsed { ts_ms, fields }.into_event("test", None, 100).expect("an event");
-        let json = serde_json::to_string(&event.fields).expect("json");
-        w.add(event, &json).expect("added");
+        w.add(event).expect("added");
     }
 
     fn request(q: &str, from_ms: i64, until_ms: i64, limit: usize) -> Request {

@@ -179,7 +179,7 @@ fn log_event(logs: &crate::logs::pipeline::Logs, statsd: &Statsd, event: &Event,
     }
     fields.insert("tags".into(), Value::Array(event.tags.iter().cloned().map(Value::String).collect()));
     let parsed = crate::logs::event::Parsed { ts_ms: when.saturating_mul(1000), fields };
-    let Ok(event) = parsed.into_event("statsd", None, usize::MAX) else { return };
+    let Ok(event) = crate::logs::event::IntoEvent::into_event(parsed, "statsd", None, usize::MAX) else { return };
     let op = crate::logs::pipeline::Op::add(event);
     if logs.admit().and_then(|()| logs.submit(vec![op])).is_err() {
         statsd.events_dropped.inc();

@@ -14,9 +14,8 @@
 //! Deliberately not here: indexing, id conflicts, back-pressure (the HTTP
 //! handler decides each item's [`Outcome`]), decompression and headers.
 
-use serde_json::{Map, Value};
-
-use crate::logs::event::{Parsed, normalize};
+use crate::logs::event::{Decoded, normalize};
+use crate::logs::json::{Json, Object};
 use crate::splitmix::SplitMix;
 use crate::telemetry::logging::excerpt;
 
@@ -51,9 +50,9 @@ impl Op {
     }
 }
 
-/// One action of a bulk body.
+/// One action of a bulk body, its source read in place.
 #[derive(Debug, PartialEq)]
-pub struct Action {
+pub struct Action<'a> {
     pub op: Op,
     /// `_index` from the action line, else the URL's index; None when neither
     /// (that item fails with 400). An empty name counts as none.
@@ -67,7 +66,7 @@ pub struct Action {
     /// `{"doc":..,"doc_as_upsert":..}` body; None for delete.
     /// Err(reason) when the source line is not a JSON object (that item alone
     /// fails with 400 document_parsing_exception; the others go on).
-    pub source: Option<Result<Map<String, Value>, String>>,
+    pub source: Option<Result<Object<'a>, String>>,
 }
 
 /// Why a whole bulk request is refused (HTTP 400 illegal_argument_exception,
@@ -92,7 +91,7 @@ pub enum BulkError {
 /// skipped; a missing final newline is accepted. `url_index` is the `{index}`
 /// of `/{index}/_bulk`. `_type`, `pipeline`, `routing`, `require_alias`,
 /// `if_seq_no`, etc. are ignored.
-pub fn parse(body: &[u8], url_index: Option<&str>, max_actions: usize) -> Result<Vec<Action>, BulkError> {
+pub fn parse<'a>(body: &'a [u8], url_index: Option<&str>, max_actions: usize) -> Result<Vec<Action<'a>>, BulkError> {
     // A UTF-8 byte order mark is not JSON; some Windows shippers write one.
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let url_index = url_index.filter(|i| !i.is_empty());
@@ -132,7 +131,7 @@ struct Meta {
 /// Reads `{"<op>":{"_index":..,"_id":..,...}}`.
 fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
     let malformed = |reason: String| BulkError::Malformed { line, text: excerpt(text), reason };
-    let object: Map<String, Value> =
+    let object: Object =
         serde_json::from_slice(text).map_err(|e| malformed(format!("expected a JSON object like {{\"index\":{{}}}}: {e}")))?;
     let mut entries = object.into_iter();
     let (name, metadata) = match (entries.next(), entries.next()) {
@@ -143,21 +142,21 @@ fn action_line(line: usize, text: &[u8]) -> Result<Meta, BulkError> {
     let Some(op) = Op::from_name(&name) else {
         return Err(BulkError::UnknownAction { line, action: excerpt(name.as_bytes()) });
     };
-    let Value::Object(metadata) = metadata else {
+    let Json::Object(metadata) = metadata else {
         return Err(malformed(format!("expected an object of metadata after [{name}]")));
     };
     let field = |key: &str| match metadata.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if s.is_empty() => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.to_string())),
+        Some(Json::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(malformed(format!("expected a simple value for field [{key}]"))),
     };
     Ok(Meta { op, index: field("_index")?, id: field("_id")? })
 }
 
 /// A source line as a JSON object, or why it is not one.
-fn source_object(line: usize, text: &[u8]) -> Result<Map<String, Value>, String> {
+fn source_object(line: usize, text: &[u8]) -> Result<Object<'_>, String> {
     serde_json::from_slice(text).map_err(|e| format!("failed to parse source line [{line}] {:?}: {e}", excerpt(text)))
 }
 
@@ -165,15 +164,15 @@ fn source_object(line: usize, text: &[u8]) -> Result<Map<String, Value>, String>
 /// `timestamp` (Vector's and Fluent Bit's default name) is taken as
 /// `@timestamp` when there is none, logstash's event rules apply
 /// ([`normalize`]), and `_index` and `_id` become fields.
-pub fn document(mut source: Map<String, Value>, index: &str, id: &str, now_ms: i64) -> Parsed {
+pub fn document<'a>(mut source: Object<'a>, index: &'a str, id: &'a str, now_ms: i64) -> Decoded<'a> {
     if !source.contains_key("@timestamp")
-        && let Some(ts) = source.get("timestamp").filter(|v| v.is_string()).cloned()
+        && let Some(ts) = source.get("timestamp").filter(|v| v.as_str().is_some()).cloned()
     {
-        source.insert("@timestamp".into(), ts);
+        source.insert("@timestamp", ts);
     }
     let mut parsed = normalize(source, now_ms);
-    parsed.fields.insert("_index".into(), Value::String(index.into()));
-    parsed.fields.insert("_id".into(), Value::String(id.into()));
+    parsed.fields.insert("_index", Json::string(index));
+    parsed.fields.insert("_id", Json::string(id));
     parsed
 }
 
@@ -301,6 +300,7 @@ fn push_json_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     /// The actions of a body as `op index/id source`, `;`-separated, with `-`
     /// for none and `ERR` for a source that is not an object; or `error: ...`.
@@ -311,7 +311,7 @@ mod tests {
                 .map(|a| {
                     let source = match &a.source {
                         None => "-".to_string(),
-                        Some(Ok(map)) => Value::Object(map.clone()).to_string(),
+                        Some(Ok(map)) => Json::Object(map.clone()).to_string(),
                         Some(Err(_)) => "ERR".to_string(),
                     };
                     format!("{} {}/{} {source}", a.op.name(), a.index.as_deref().unwrap_or("-"), a.id.as_deref().unwrap_or("-"))
