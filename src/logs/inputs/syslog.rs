@@ -8,9 +8,9 @@
 //! here), or building the event from the fields (`logs::event`).
 
 use crate::graphite::timespec::{civil_day, civil_from_days};
-use crate::logs::event::{Fields, Parsed};
+use crate::logs::event::Decoded;
+use crate::logs::json::{Json, Object};
 use crate::logs::time::{parse_prefix, parse_rfc3339};
-use serde_json::Value;
 
 const DAY_MS: i64 = 86_400_000;
 /// The RFC 3164 relay rule: a message without a valid PRI is user.notice.
@@ -78,20 +78,20 @@ const SEVERITIES: [(&str, &str); 8] = [
 /// `message`; a 5424 header that parses followed by broken STRUCTURED-DATA keeps
 /// the header fields and everything from the STRUCTURED-DATA on as `message`.
 /// `message` is always present, possibly empty.
-pub fn parse(frame: &[u8], now_ms: i64) -> Parsed {
+pub fn parse(frame: &[u8], now_ms: i64) -> Decoded<'_> {
     let frame = trim_trailer(frame);
-    let mut fields = Fields::new();
+    let mut fields = Object::new();
     let Some((pri, rest)) = split_pri(frame) else {
         put_pri(&mut fields, DEFAULT_PRI);
         put_text(&mut fields, "message", frame);
-        return Parsed { ts_ms: now_ms, fields };
+        return Decoded { ts_ms: now_ms, fields };
     };
     put_pri(&mut fields, pri);
     let ts_ms = match rest.strip_prefix(b"1 ") {
         Some(header) => rfc5424(header, rest, now_ms, &mut fields),
         None => rfc3164(rest, now_ms, &mut fields),
     };
-    Parsed { ts_ms, fields }
+    Decoded { ts_ms, fields }
 }
 
 /// The frame without trailing NULs and then one `\n` or `\r\n` (UDP senders
@@ -117,27 +117,27 @@ fn split_pri(frame: &[u8]) -> Option<(u8, &[u8])> {
     Some((pri, after.get(digits + 1..).unwrap_or_default()))
 }
 
-fn put_pri(fields: &mut Fields, pri: u8) {
+fn put_pri(fields: &mut Object<'_>, pri: u8) {
     let (facility, severity) = (pri >> 3, pri & 7);
-    fields.insert("priority".into(), pri.into());
-    fields.insert("facility".into(), facility.into());
-    fields.insert("severity".into(), severity.into());
+    fields.insert("priority", Json::Number(pri.into()));
+    fields.insert("facility", Json::Number(facility.into()));
+    fields.insert("severity", Json::Number(severity.into()));
     if let Some(label) = FACILITIES.get(usize::from(facility)) {
-        fields.insert("facility_label".into(), (*label).into());
+        fields.insert("facility_label", Json::string(*label));
     }
     if let Some((level, label)) = SEVERITIES.get(usize::from(severity)) {
-        fields.insert("severity_label".into(), (*label).into());
-        fields.insert("level".into(), (*level).into());
+        fields.insert("severity_label", Json::string(*label));
+        fields.insert("level", Json::string(*level));
     }
 }
 
 /// `key` = the bytes as text, invalid UTF-8 replaced.
-fn put_text(fields: &mut Fields, key: &str, bytes: &[u8]) {
-    fields.insert(key.into(), String::from_utf8_lossy(bytes).into_owned().into());
+fn put_text<'a>(fields: &mut Object<'a>, key: &'static str, bytes: &'a [u8]) {
+    fields.insert(key, Json::String(String::from_utf8_lossy(bytes)));
 }
 
 /// `logsource` and `host`, unless the sender gave none (`-`).
-fn put_host(fields: &mut Fields, host: &[u8]) {
+fn put_host<'a>(fields: &mut Object<'a>, host: &'a [u8]) {
     if host != b"-" {
         put_text(fields, "logsource", host);
         put_text(fields, "host", host);
@@ -159,7 +159,7 @@ struct Header<'a> {
 
 /// `header` is what follows `<PRI>1 `, `after_pri` what follows `<PRI>` (kept
 /// as the message when the header does not parse). Returns the event time.
-fn rfc5424(header: &[u8], after_pri: &[u8], now_ms: i64, fields: &mut Fields) -> i64 {
+fn rfc5424<'a>(header: &'a [u8], after_pri: &'a [u8], now_ms: i64, fields: &mut Object<'a>) -> i64 {
     let Some(h) = split_header(header) else {
         put_text(fields, "message", after_pri);
         return now_ms;
@@ -178,7 +178,7 @@ fn rfc5424(header: &[u8], after_pri: &[u8], now_ms: i64, fields: &mut Fields) ->
     match structured_data(h.rest) {
         Some((sd, msg)) => {
             if let Some(sd) = sd {
-                fields.insert("structured_data".into(), Value::Object(sd));
+                fields.insert("structured_data", Json::Object(sd));
             }
             put_text(fields, "message", msg.strip_prefix(UTF8_BOM).unwrap_or(msg));
         }
@@ -197,7 +197,7 @@ fn split_header(b: &[u8]) -> Option<Header<'_>> {
 
 /// STRUCTURED-DATA (`-` or elements) and the MSG after it, or None when it
 /// does not parse. Elements with the same SD-ID are merged, later params win.
-fn structured_data(b: &[u8]) -> Option<(Option<Fields>, &[u8])> {
+fn structured_data(b: &[u8]) -> Option<(Option<Object<'static>>, &[u8])> {
     let (sd, after) = match b.strip_prefix(b"-") {
         Some(after) => (None, after),
         None => {
@@ -212,15 +212,22 @@ fn structured_data(b: &[u8]) -> Option<(Option<Fields>, &[u8])> {
     }
 }
 
-fn sd_elements(mut b: &[u8]) -> Option<(Fields, &[u8])> {
-    let mut sd = Fields::new();
+fn sd_elements(mut b: &[u8]) -> Option<(Object<'static>, &[u8])> {
+    let mut sd = Object::new();
     if !b.starts_with(b"[") {
         return None;
     }
     while let Some(inner) = b.strip_prefix(b"[") {
         let (id, params, after) = sd_element(inner)?;
-        if let Value::Object(existing) = sd.entry(id).or_insert_with(|| Value::Object(Fields::new())) {
-            existing.extend(params);
+        match sd.get_mut(&id) {
+            Some(Json::Object(existing)) => {
+                for (name, value) in params {
+                    existing.insert(name, value);
+                }
+            }
+            _ => {
+                sd.insert(id, Json::Object(params));
+            }
         }
         b = after;
     }
@@ -228,16 +235,16 @@ fn sd_elements(mut b: &[u8]) -> Option<(Fields, &[u8])> {
 }
 
 /// `SD-ID *(SP PARAM-NAME="VALUE")]`, the `[` already taken.
-fn sd_element(b: &[u8]) -> Option<(String, Fields, &[u8])> {
+fn sd_element(b: &[u8]) -> Option<(String, Object<'static>, &[u8])> {
     let (id, mut b) = sd_name(b)?;
-    let mut params = Fields::new();
+    let mut params = Object::new();
     loop {
         match b {
             [b']', after @ ..] => return Some((id, params, after)),
             [b' ', after @ ..] => {
                 let (name, after) = sd_name(after)?;
                 let (value, after) = sd_value(after.strip_prefix(b"=\"")?)?;
-                params.insert(name, value.into());
+                params.insert(name, Json::string(value));
                 b = after;
             }
             _ => return None,
@@ -285,7 +292,7 @@ fn sd_value(b: &[u8]) -> Option<(String, &[u8])> {
 
 /// `TIMESTAMP HOSTNAME TAG[PID]: CONTENT`, each part optional in practice.
 /// Without a timestamp there is no hostname either. Returns the event time.
-fn rfc3164(b: &[u8], now_ms: i64, fields: &mut Fields) -> i64 {
+fn rfc3164<'a>(b: &'a [u8], now_ms: i64, fields: &mut Object<'a>) -> i64 {
     let Some((ts_ms, used)) = bsd_timestamp(b, now_ms).or_else(|| rfc3339_timestamp(b)) else {
         put_tagged(fields, b);
         return now_ms;
@@ -300,7 +307,7 @@ fn rfc3164(b: &[u8], now_ms: i64, fields: &mut Fields) -> i64 {
 
 /// Takes the HOSTNAME off `b` unless the first token is the tag already
 /// (ends with `:` or holds a `[`: local senders omit the hostname).
-fn split_hostname<'a>(b: &'a [u8], fields: &mut Fields) -> &'a [u8] {
+fn split_hostname<'a>(b: &'a [u8], fields: &mut Object<'a>) -> &'a [u8] {
     let end = b.iter().position(|&c| c == b' ').unwrap_or(b.len());
     let (token, after) = b.split_at(end);
     if token.is_empty() || token.ends_with(b":") || token.contains(&b'[') {
@@ -312,7 +319,7 @@ fn split_hostname<'a>(b: &'a [u8], fields: &mut Fields) -> &'a [u8] {
 
 /// `program`, `pid` and `message` from `TAG[PID]: CONTENT`, or all of `b` as
 /// the message when no tag pattern matches.
-fn put_tagged(fields: &mut Fields, b: &[u8]) {
+fn put_tagged<'a>(fields: &mut Object<'a>, b: &'a [u8]) {
     match split_tag(b) {
         Some(tag) => {
             put_text(fields, "program", tag.program);
@@ -650,7 +657,7 @@ fn framing(b: &[u8]) -> Framing {
 mod tests {
     use super::*;
     use crate::logs::time::format_ms;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     /// The receive time most cases use: after every BSD date they carry.
     const DEC: &str = "2024-12-01T00:00:00.000Z";
@@ -665,17 +672,18 @@ mod tests {
         let got = parse(frame, ms(now));
         let shown = String::from_utf8_lossy(frame);
         assert_eq!(format_ms(got.ts_ms), ts, "time of {shown:?}");
-        let mut want = Fields::new();
-        put_pri(&mut want, pri);
+        let mut pri_fields = Object::new();
+        put_pri(&mut pri_fields, pri);
+        let Value::Object(mut want) = serde_json::to_value(&pri_fields).unwrap() else { unreachable!() };
         let Value::Object(rest) = rest else { panic!("expected fields must be an object") };
         want.extend(rest);
-        assert_eq!(got.fields, want, "fields of {shown:?}");
+        assert_eq!(serde_json::to_value(&got.fields).unwrap(), Value::Object(want), "fields of {shown:?}");
     }
 
     #[test]
     fn pri_boundaries() {
         let labels = |frame: &[u8]| {
-            let f = parse(frame, 0).fields;
+            let f = serde_json::to_value(&parse(frame, 0).fields).unwrap();
             (
                 f["priority"].clone(),
                 f["facility"].clone(),
@@ -981,7 +989,7 @@ mod tests {
     fn octet_counting_keeps_embedded_line_feeds() {
         assert_eq!(BODY_30.len(), 30);
         assert_eq!(run(1024, &[b"30 <13>1 - - - - - - first\nsecond"]), ["<13>1 - - - - - - first\nsecond"]);
-        assert_eq!(parse(BODY_30, 0).fields["message"], "first\nsecond");
+        assert_eq!(parse(BODY_30, 0).fields.get("message").and_then(Json::as_str), Some("first\nsecond"));
         assert_eq!(run(5, &[b"5 abcde"]), ["abcde"]);
     }
 
