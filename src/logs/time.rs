@@ -17,8 +17,21 @@ pub fn push_ms(out: &mut String, ms: i64) {
     let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
     let t = ms.rem_euclid(DAY_MS);
     let (h, min, s, frac) = (t / 3_600_000, t / 60_000 % 60, t / 1000 % 60, t % 1000);
-    use std::fmt::Write as _;
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{frac:03}Z");
+    if !(0..=9999).contains(&y) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{frac:03}Z");
+        return;
+    }
+    // Every event is stamped: digits by hand, not through the formatter.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, value) in [(0, 4, y), (5, 2, m), (8, 2, d), (11, 2, h), (14, 2, min), (17, 2, s), (20, 3, frac)] {
+        let mut value = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
 }
 
 /// Milliseconds since the epoch of an RFC 3339 / ISO 8601 timestamp:
@@ -185,6 +198,24 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hand-written digits are the formatter's, years 0 to 9999 and
+        /// outside them.
+        #[test]
+        fn stamps_are_what_the_formatter_writes(ms in -70_000_000_000_000i64..260_000_000_000_000) {
+            let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
+            let t = ms.rem_euclid(DAY_MS);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t / 3_600_000,
+                t / 60_000 % 60,
+                t / 1000 % 60,
+                t % 1000
+            );
+            proptest::prop_assert_eq!(format_ms(ms), want);
+        }
+    }
 
     #[test]
     fn formats_utc_with_milliseconds() {

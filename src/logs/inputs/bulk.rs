@@ -100,7 +100,9 @@ pub fn parse<'a>(body: &'a [u8], url_index: Option<&str>, max_actions: usize) ->
         .enumerate()
         .map(|(n, l)| (n + 1, l.strip_suffix(b"\r").unwrap_or(l)))
         .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
-    let mut actions = Vec::new();
+    // Two lines an action at most; counted first so the list is not regrown
+    // (a `_bulk` request is hundreds to thousands of actions).
+    let mut actions = Vec::with_capacity((body.iter().filter(|&&b| b == b'\n').count() / 2 + 1).min(max_actions));
     while let Some((line, text)) = lines.next() {
         if actions.len() == max_actions {
             return Err(BulkError::TooManyActions { max: max_actions });
