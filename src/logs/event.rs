@@ -263,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn a_long_v0_event_is_upgraded_as_a_short_one() {
+        // Past the length where keys are looked up by position.
+        let top: Vec<String> = (0..100).map(|i| format!("\"k{i}\":{i}")).collect();
+        let inner: Vec<String> = (50..150).map(|i| format!("\"k{i}\":\"inner {i}\"")).collect();
+        let line = format!("{{{},\"@fields\":{{{}}}}}", top.join(","), inner.join(","));
+        let f = value(&one(&line).fields);
+        assert_eq!(f.as_object().unwrap().len(), 200);
+        assert_eq!((f["k10"].clone(), f["k60"].clone(), f["fields.k60"].clone()), (json!(10), json!(60), json!("inner 60")));
+        assert_eq!((f["k120"].clone(), f.get("fields.k120")), (json!("inner 120"), None));
+    }
+
+    #[test]
     fn an_unparseable_timestamp_is_tagged_and_kept() {
         let p = one(r#"{"@timestamp":"garbage","message":"m","tags":"x"}"#);
         assert_eq!(p.ts_ms, NOW);

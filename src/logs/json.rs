@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use foldhash::HashMap;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
@@ -25,9 +26,24 @@ pub enum Json<'a> {
     Object(Object<'a>),
 }
 
-/// An object's members in order, keys unique.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
+/// An object's members in order, keys unique. Past [`INDEXED`] members,
+/// edits keep a position by key, so that merging two large objects (a
+/// logstash `@fields`, an Elasticsearch partial update) is not quadratic.
+#[derive(Debug, Clone, Default)]
+pub struct Object<'a> {
+    members: Vec<(Cow<'a, str>, Json<'a>)>,
+    /// Built by the first edit past [`INDEXED`] members, dropped by a removal.
+    index: Option<HashMap<String, usize>>,
+}
+
+/// Members an object has before its edits look keys up by hash.
+const INDEXED: usize = 32;
+
+impl PartialEq for Object<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members
+    }
+}
 
 impl<'a> Json<'a> {
     pub fn as_str(&self) -> Option<&str> {
@@ -79,32 +95,47 @@ impl fmt::Display for Json<'_> {
 
 impl<'a> Object<'a> {
     pub fn new() -> Object<'a> {
-        Object(Vec::new())
+        Object::default()
+    }
+
+    fn of(members: Vec<(Cow<'a, str>, Json<'a>)>) -> Object<'a> {
+        Object { members, index: None }
     }
 
     /// A serde_json map's view: its keys and strings borrowed.
     pub fn borrowing(map: &'a serde_json::Map<String, serde_json::Value>) -> Object<'a> {
-        Object(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::borrowing(v))).collect())
+        Object::of(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::borrowing(v))).collect())
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.members.is_empty()
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| k == key)
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.members.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    /// Positions by key, once the object is long enough to need them.
+    fn indexed(&mut self) {
+        if self.index.is_none() && self.members.len() > INDEXED {
+            self.index = Some(self.members.iter().enumerate().map(|(at, (k, _))| (k.to_string(), at)).collect());
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|at| &self.members[at].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Json<'a>> {
-        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.indexed();
+        self.position(key).map(|at| &mut self.members[at].1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -114,10 +145,14 @@ impl<'a> Object<'a> {
     /// Sets `key`: in its place if present (the old value returned), else last.
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Json<'a>) -> Option<Json<'a>> {
         let key = key.into();
+        self.indexed();
         match self.position(&key) {
-            Some(at) => Some(std::mem::replace(&mut self.0[at].1, value)),
+            Some(at) => Some(std::mem::replace(&mut self.members[at].1, value)),
             None => {
-                self.0.push((key, value));
+                if let Some(index) = &mut self.index {
+                    index.insert(key.to_string(), self.members.len());
+                }
+                self.members.push((key, value));
                 None
             }
         }
@@ -127,51 +162,54 @@ impl<'a> Object<'a> {
     pub fn insert_first(&mut self, key: impl Into<Cow<'a, str>>, value: Json<'a>) {
         let key = key.into();
         self.remove(&key);
-        self.0.insert(0, (key, value));
+        self.index = None;
+        self.members.insert(0, (key, value));
     }
 
     /// Takes `key` out; the others keep their order.
     pub fn remove(&mut self, key: &str) -> Option<Json<'a>> {
-        self.position(key).map(|at| self.0.remove(at).1)
+        let at = self.position(key)?;
+        self.index = None;
+        Some(self.members.remove(at).1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.members.iter().map(|(k, v)| (k.as_ref(), v))
     }
 
     /// Keys in the whole tree: what `logs.max_fields` bounds.
     pub fn keys(&self) -> usize {
-        self.0.iter().map(|(_, v)| 1 + v.keys_below()).sum()
+        self.members.iter().map(|(_, v)| 1 + v.keys_below()).sum()
     }
 
     /// After reading: a repeated key keeps its first place and its last value.
     fn dedupe(&mut self) {
-        let n = self.0.len();
+        let n = self.members.len();
         if n < 2 {
             return;
         }
         let mut keep = vec![true; n];
         if n <= 16 {
             for i in 1..n {
-                if let Some(first) = (0..i).find(|&j| keep[j] && self.0[j].0 == self.0[i].0) {
+                if let Some(first) = (0..i).find(|&j| keep[j] && self.members[j].0 == self.members[i].0) {
                     keep[i] = false;
-                    let value = std::mem::replace(&mut self.0[i].1, Json::Null);
-                    self.0[first].1 = value;
+                    let value = std::mem::replace(&mut self.members[i].1, Json::Null);
+                    self.members[first].1 = value;
                 }
             }
         } else {
             // Sorted by key, then place: each run's first keeps its place.
             let mut order: Vec<usize> = (0..n).collect();
-            order.sort_by(|&a, &b| self.0[a].0.cmp(&self.0[b].0).then(a.cmp(&b)));
+            order.sort_by(|&a, &b| self.members[a].0.cmp(&self.members[b].0).then(a.cmp(&b)));
             let mut run = 0;
             while run < n {
                 let mut end = run + 1;
-                while end < n && self.0[order[end]].0 == self.0[order[run]].0 {
+                while end < n && self.members[order[end]].0 == self.members[order[run]].0 {
                     end += 1;
                 }
                 if end - run > 1 {
-                    let value = std::mem::replace(&mut self.0[order[end - 1]].1, Json::Null);
-                    self.0[order[run]].1 = value;
+                    let value = std::mem::replace(&mut self.members[order[end - 1]].1, Json::Null);
+                    self.members[order[run]].1 = value;
                     for &dup in &order[run + 1..end] {
                         keep[dup] = false;
                     }
@@ -183,7 +221,7 @@ impl<'a> Object<'a> {
             return;
         }
         let mut at = 0;
-        self.0.retain(|_| {
+        self.members.retain(|_| {
             at += 1;
             keep[at - 1]
         });
@@ -195,7 +233,7 @@ impl<'a> IntoIterator for Object<'a> {
     type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Json<'a>)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.members.into_iter()
     }
 }
 
@@ -288,7 +326,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
         while let Some(Key(key)) = map.next_key()? {
             members.push((key, map.next_value()?));
         }
-        let mut object = Object(members);
+        let mut object = Object::of(members);
         object.dedupe();
         Ok(Json::Object(object))
     }
@@ -344,8 +382,8 @@ impl Serialize for Json<'_> {
 
 impl Serialize for Object<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
+        let mut map = s.serialize_map(Some(self.members.len()))?;
+        for (k, v) in &self.members {
             map.serialize_entry(k.as_ref(), v)?;
         }
         map.end()
@@ -368,7 +406,7 @@ impl<'b, 'a: 'b> tantivy::schema::Value<'b> for View<'b, 'a> {
 
     fn as_value(&self) -> ReferenceValue<'b, Self> {
         let value = match *self {
-            View::Members { object, skip } => return ReferenceValue::Object(Members { members: object.0.iter(), skip: Some(skip) }),
+            View::Members { object, skip } => return ReferenceValue::Object(Members { members: object.members.iter(), skip: Some(skip) }),
             View::Value(value) => value,
         };
         match value {
@@ -381,7 +419,7 @@ impl<'b, 'a: 'b> tantivy::schema::Value<'b> for View<'b, 'a> {
             },
             Json::String(s) => ReferenceValueLeaf::Str(s.as_ref()).into(),
             Json::Array(items) => ReferenceValue::Array(Items(items.iter())),
-            Json::Object(o) => ReferenceValue::Object(Members { members: o.0.iter(), skip: None }),
+            Json::Object(o) => ReferenceValue::Object(Members { members: o.members.iter(), skip: None }),
         }
     }
 }
@@ -444,6 +482,30 @@ mod tests {
         assert_eq!(o.len(), 20);
         assert_eq!(o.get("k3"), Some(&Json::Number(23.into())));
         assert_eq!(o.iter().next().map(|(k, _)| k), Some("k0"));
+    }
+
+    #[test]
+    fn long_objects_look_keys_up_by_position_and_stay_right() {
+        let mut o = Object::new();
+        for i in 0..200 {
+            o.insert(format!("k{i}"), Json::Number(i.into()));
+        }
+        assert!(o.index.is_some());
+        assert_eq!(o.insert("k7", Json::Null), Some(Json::Number(7.into())));
+        assert_eq!(o.remove("k3"), Some(Json::Number(3.into())));
+        assert!(o.index.is_none());
+        assert_eq!(o.get("k150"), Some(&Json::Number(150.into())));
+        o.insert("new", Json::Bool(true));
+        assert_eq!(o.get("k199"), Some(&Json::Number(199.into())));
+        assert_eq!(o.get("new"), Some(&Json::Bool(true)));
+        assert_eq!(o.len(), 200);
+        let keys: Vec<&str> = o.iter().map(|(k, _)| k).take(4).collect();
+        assert_eq!(keys, ["k0", "k1", "k2", "k4"]);
+        // What the index holds is where each key is.
+        o.insert("again", Json::Null);
+        let index = o.index.clone().expect("rebuilt by the insert");
+        assert_eq!(index.len(), o.len());
+        assert!(o.iter().enumerate().all(|(at, (k, _))| index[k] == at));
     }
 
     #[test]
