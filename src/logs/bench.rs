@@ -122,27 +122,46 @@ fn nginx_line(rng: &mut SplitMix, now_s: u64) -> String {
 
 /// One application event as JSON, with high-cardinality ids.
 fn app_event(rng: &mut SplitMix, message: Option<&str>) -> String {
-    let level = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"][rng.below(6) as usize];
-    let service = ["checkout", "search", "auth", "billing"][rng.below(4) as usize];
-    let generated;
-    let message = match message {
-        Some(m) => m,
-        None => {
-            generated = format!("{service} handled request in {} ms for cart {}", rng.below(900), rng.below(100_000));
-            &generated
-        }
-    };
-    let host = rng.below(40);
-    let (id_high, id_low) = (rng.next(), rng.next());
-    let (user_id, duration_ms) = (rng.below(5_000_000), rng.below(900));
-    // Written straight out, keys sorted as a serde_json map writes them: the
-    // generator shares the cores with what it measures.
-    let mut out = String::with_capacity(160 + message.len());
-    use std::fmt::Write as _;
-    let _ = write!(out, r#"{{"duration_ms":{duration_ms},"host":"web-{host:02}","level":"{level}","message":"#);
-    out.push_str(&serde_json::to_string(message).expect("a string serializes"));
-    let _ = write!(out, r#","request_id":"{id_high:016x}{id_low:016x}","service":"{service}","user_id":{user_id}}}"#);
-    out
+    AppEvent::draw(rng, message).json()
+}
+
+/// One application event's values, drawn in the order the generator always
+/// drew them (the same seed gives the same events as earlier builds).
+struct AppEvent<'a> {
+    level: &'static str,
+    service: &'static str,
+    message: std::borrow::Cow<'a, str>,
+    host: u64,
+    request_id: (u64, u64),
+    user_id: u64,
+    duration_ms: u64,
+}
+
+impl<'a> AppEvent<'a> {
+    fn draw(rng: &mut SplitMix, message: Option<&'a str>) -> AppEvent<'a> {
+        let level = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"][rng.below(6) as usize];
+        let service = ["checkout", "search", "auth", "billing"][rng.below(4) as usize];
+        let message = match message {
+            Some(m) => m.into(),
+            None => format!("{service} handled request in {} ms for cart {}", rng.below(900), rng.below(100_000)).into(),
+        };
+        let host = rng.below(40);
+        let request_id = (rng.next(), rng.next());
+        let (user_id, duration_ms) = (rng.below(5_000_000), rng.below(900));
+        AppEvent { level, service, message, host, request_id, user_id, duration_ms }
+    }
+
+    /// Written straight out, keys sorted as a serde_json map writes them: the
+    /// generator shares the cores with what it measures.
+    fn json(&self) -> String {
+        let AppEvent { level, service, host, request_id: (high, low), user_id, duration_ms, .. } = self;
+        let mut out = String::with_capacity(160 + self.message.len());
+        use std::fmt::Write as _;
+        let _ = write!(out, r#"{{"duration_ms":{duration_ms},"host":"web-{host:02}","level":"{level}","message":"#);
+        out.push_str(&serde_json::to_string(&self.message).expect("a string serializes"));
+        let _ = write!(out, r#","request_id":"{high:016x}{low:016x}","service":"{service}","user_id":{user_id}}}"#);
+        out
+    }
 }
 
 /// Runs the plan and reports.
@@ -383,37 +402,21 @@ fn post_once(stream: &mut TcpStream, host: &str, body: &[u8]) -> Result<Option<(
 mod tests {
     use super::*;
 
-    /// What the generator wrote when it built a serde_json map per event.
-    fn app_event_as_a_map(rng: &mut SplitMix, message: Option<&str>) -> String {
-        let level = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"][rng.below(6) as usize];
-        let service = ["checkout", "search", "auth", "billing"][rng.below(4) as usize];
-        let generated;
-        let message = match message {
-            Some(m) => m,
-            None => {
-                generated = format!("{service} handled request in {} ms for cart {}", rng.below(900), rng.below(100_000));
-                &generated
-            }
-        };
-        serde_json::json!({
-            "message": message,
-            "level": level,
-            "service": service,
-            "host": format!("web-{:02}", rng.below(40)),
-            "request_id": format!("{:016x}{:016x}", rng.next(), rng.next()),
-            "user_id": rng.below(5_000_000),
-            "duration_ms": rng.below(900),
-        })
-        .to_string()
-    }
-
     #[test]
-    fn app_events_are_the_bytes_the_map_wrote() {
-        let (mut ours, mut theirs) = (SplitMix(7), SplitMix(7));
+    fn app_events_are_the_bytes_a_serde_json_map_writes() {
+        let mut rng = SplitMix(7);
         for i in 0..2000 {
             let replayed = ["a \"quoted\" line\twith é and \u{1}", "plain"][i % 2];
-            let message = (i % 3 == 0).then_some(replayed);
-            assert_eq!(app_event(&mut ours, message), app_event_as_a_map(&mut theirs, message));
+            let e = AppEvent::draw(&mut rng, (i % 3 == 0).then_some(replayed));
+            let mut map = serde_json::Map::new();
+            map.insert("message".into(), e.message.as_ref().into());
+            map.insert("level".into(), e.level.into());
+            map.insert("service".into(), e.service.into());
+            map.insert("host".into(), format!("web-{:02}", e.host).into());
+            map.insert("request_id".into(), format!("{:016x}{:016x}", e.request_id.0, e.request_id.1).into());
+            map.insert("user_id".into(), e.user_id.into());
+            map.insert("duration_ms".into(), e.duration_ms.into());
+            assert_eq!(e.json(), serde_json::Value::Object(map).to_string());
         }
     }
 }
