@@ -189,6 +189,9 @@ async fn bulk_request(state: AppState, method: Method, index: Option<String>, he
             };
             (items, submitted)
         };
+        // The actions read their documents from the body in place; they
+        // are all queued now, so it need not be held through the wait.
+        drop(body);
         if let Some((end, accepted)) = submitted {
             logs.wait(end).map_err(ingest_error)?;
             input.stats.received(accepted);

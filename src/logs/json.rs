@@ -254,10 +254,7 @@ impl<'de> Deserialize<'de> for Object<'de> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<'de>, A::Error> {
-                match JsonVisitor.visit_map(map)? {
-                    Json::Object(o) => Ok(o),
-                    _ => unreachable!("a map reads as an object"),
-                }
+                read_object(map)
             }
         }
         d.deserialize_map(ObjectVisitor)
@@ -321,15 +318,20 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(8, 64));
-        while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
-        }
-        let mut object = Object::of(members);
-        object.dedupe();
-        Ok(Json::Object(object))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Json<'de>, A::Error> {
+        read_object(map).map(Json::Object)
     }
+}
+
+/// An object's members as read, a repeated key deduplicated.
+fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Error> {
+    let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).clamp(8, 64));
+    while let Some(Key(key)) = map.next_key()? {
+        members.push((key, map.next_value()?));
+    }
+    let mut object = Object::of(members);
+    object.dedupe();
+    Ok(object)
 }
 
 /// An object key, borrowed where the text allows.
