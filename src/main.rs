@@ -190,6 +190,14 @@ enum Bench {
         /// metric line prefix, e.g. http://127.0.0.1:8080/metrics instantops_logs_indexed_total
         #[arg(long, num_args = 2, value_names = ["URL", "METRIC"])]
         wait_metric: Option<Vec<String>>,
+        /// With a bare protocol: parse each event's JSON inside the timed part,
+        /// as an indexer fed JSON lines must (tantivy-cli's `index` does).
+        #[arg(long)]
+        timed_parse: bool,
+        /// With a bare protocol: also write the events to FILE, one JSON line
+        /// each as the appliance stores them.
+        #[arg(long, value_name = "FILE")]
+        dump: Option<PathBuf>,
     },
     /// Log query latency over a large index, beside bare Tantivy on the same
     /// events: term and phrase queries over 1 h, and 24 h histograms.
@@ -278,7 +286,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench(Bench::Logs { to, proto, rate, duration, connections, replay, wait_metric }) => {
+        Command::Bench(Bench::Logs { to, proto, rate, duration, connections, replay, wait_metric, timed_parse, dump }) => {
             let plan = instantops::logs::bench::Plan {
                 to,
                 proto,
@@ -287,6 +295,8 @@ fn main() -> ExitCode {
                 connections,
                 replay,
                 wait_metric: wait_metric.and_then(|v| Some((v.first()?.clone(), v.get(1)?.clone()))),
+                timed_parse,
+                dump,
             };
             match instantops::logs::bench::run(&plan) {
                 Ok(report) => {

@@ -63,6 +63,12 @@ pub struct Plan {
     pub connections: u64,
     pub replay: Option<PathBuf>,
     pub wait_metric: Option<(String, String)>,
+    /// Bare only: parse each event's JSON inside the timed part, as a bare
+    /// indexer fed JSON lines must (tantivy-cli's `index` does).
+    pub timed_parse: bool,
+    /// Bare only: also write the events, one JSON line each as the appliance
+    /// stores them, to this file (the input of `benches/logs_tantivy_cli.sh`).
+    pub dump: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -207,9 +213,12 @@ pub fn run(plan: &Plan) -> Result<Report, String> {
 
 /// The bare-Tantivy baseline: `rate * duration` events (default 1M) of the
 /// shape's kind, generated, parsed and encoded first, as its input would
-/// (`_bulk` documents get generated ids) and read back; then only building
-/// the Tantivy documents, indexing and the final commit are timed, with the
-/// appliance's writer heap (150 MB) and 2 threads.
+/// (`_bulk` documents get generated ids) and read back; then building the
+/// Tantivy documents, indexing and the final commit are timed, with the
+/// appliance's writer heap (150 MB) and 2 threads. With `timed_parse` the
+/// read back (each event's JSON parsed) is timed too, as for a bare indexer
+/// fed JSON lines, which must parse them (tantivy-cli's `index` times
+/// `parse_json` with the indexing).
 /// Bytes count as the senders count them: whole frames for syslog, lines for
 /// json and bulk's document lines.
 fn bare(plan: &Plan) -> Result<Report, String> {
@@ -249,14 +258,33 @@ fn bare(plan: &Plan) -> Result<Report, String> {
         let event = event.map_err(|e| e.to_string())?;
         events.push((event.ts_ms, event.json));
     }
-    // Read back (untimed), as the events are when their documents are built.
-    let members: Vec<Object> =
-        events.iter().map(|(_, json)| serde_json::from_str(json)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    if let Some(path) = &plan.dump {
+        let file = std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for (_, json) in &events {
+            writeln!(out, "{json}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        out.flush().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    // Read back untimed, unless --timed-parse: then each event's JSON is
+    // parsed in the timed part, as an indexer fed JSON lines parses them.
+    let members: Vec<Object> = match plan.timed_parse {
+        true => Vec::new(),
+        false => events.iter().map(|(_, json)| serde_json::from_str(json)).collect::<Result<_, _>>().map_err(|e| e.to_string())?,
+    };
     let dir = PathBuf::from(&plan.to).join(format!("bare-{}", std::process::id()));
     let (index, mut writer) = crate::logs::index::LogIndex::open(&dir, 150 << 20, 2, now_s as i64 * 1000).map_err(|e| e.to_string())?;
     let no_json: std::sync::Arc<str> = "".into();
     let started = Instant::now();
-    for ((ts_ms, json), members) in events.iter().zip(&members) {
+    for (i, (ts_ms, json)) in events.iter().enumerate() {
+        let parsed: Object;
+        let members = match members.get(i) {
+            Some(members) => members,
+            None => {
+                parsed = serde_json::from_str(json).map_err(|e| e.to_string())?;
+                &parsed
+            }
+        };
         let doc = crate::logs::index::document(members, *ts_ms, json);
         writer.add(Event { ts_ms: *ts_ms, id: None, json: no_json.clone(), doc }).map_err(|e| e.to_string())?;
     }
@@ -418,5 +446,38 @@ mod tests {
             map.insert("duration_ms".into(), e.duration_ms.into());
             assert_eq!(e.json(), serde_json::Value::Object(map).to_string());
         }
+    }
+
+    #[test]
+    fn bare_dumps_the_events_it_indexes_and_times_their_parse_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dumps = Vec::new();
+        for timed_parse in [false, true] {
+            let dump = dir.path().join(format!("events-{timed_parse}"));
+            let plan = Plan {
+                to: dir.path().display().to_string(),
+                proto: Proto::BareBulk,
+                rate: 300,
+                duration: Duration::from_secs(1),
+                connections: 1,
+                replay: None,
+                wait_metric: None,
+                timed_parse,
+                dump: Some(dump.clone()),
+            };
+            let report = bare(&plan).unwrap();
+            assert_eq!(report.events, 300);
+            let text = std::fs::read_to_string(&dump).unwrap();
+            let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(events.len(), 300);
+            for e in &events {
+                assert!(e["@timestamp"].is_string() && e["_id"].is_string() && e["request_id"].is_string(), "{e}");
+                assert_eq!(e["_index"], "bench");
+            }
+            // Stamps and generated ids depend on the clock: compare the rest.
+            let rest = |e: &serde_json::Value| e["request_id"].clone();
+            dumps.push(events.iter().map(rest).collect::<Vec<_>>());
+        }
+        assert_eq!(dumps[0], dumps[1], "the same events either way");
     }
 }
