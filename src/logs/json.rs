@@ -1,6 +1,7 @@
 //! A JSON document read in place, as log events travel from their text to the
 //! WAL and the index: strings borrow the text they were read from (unless
-//! they had escapes), numbers are serde_json's, and objects are member lists
+//! they had escapes), numbers are serde_json's (read to the nearest double,
+//! so a float is stored with the digits it came with), and objects are member lists
 //! in the sender's order. A repeated key keeps its first place and its last
 //! value, as in a map. Reading an event this way costs a vector per object
 //! instead of a map node and a `String` per key and per value, and the index
