@@ -14,10 +14,10 @@
 //! concatenated at 12 bytes a point, so everything newer than the last full
 //! merge took whisper's room: 10M points at 10k series held 139 MB of SST
 //! while they arrived (17 MB with partials), 21 MB once compacted. Under
-//! [`COMPRESS_FROM`] points they still are. All of
-//! these carry the time after which the whole chunk is past its archive's
-//! retention, so the compaction filter can drop it and reclaim the space
-//! without knowing series policies.
+//! [`COMPRESS_FROM`] points they still are. All of these carry the time
+//! after which the whole chunk is past its archive's retention, so the
+//! compaction filter can drop it and reclaim the space without knowing
+//! series policies.
 //!
 //! Layout: `kind: u8`, `expires_at: u32 LE` (epoch seconds), then for an
 //! operand a list of `(slot: u32 LE, value: f64 LE)`, for a chunk
@@ -58,8 +58,8 @@ fn expires_at(value: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(value.get(1..HEADER)?.try_into().ok()?))
 }
 
-/// Appends the points of one stored value (operand, partial or chunk) to `out`, in the
-/// order they take effect.
+/// Appends the points of one stored value (operand, partial or chunk) to
+/// `out`, in the order they take effect.
 fn decode_into(value: &[u8], out: &mut Vec<(u32, f64)>) -> Result<(), String> {
     let body = value.get(HEADER..).ok_or("value shorter than its header")?;
     match value[0] {
