@@ -215,9 +215,10 @@ fn flush_loop(store: &Store, stop: &watch::Receiver<bool>) -> Result<()> {
                 tracing::error!(error = %e, "tsdb flush failed; points stay pending and are retried");
             }
             if stopping {
-                // Memtables to disk, so the next start replays no WAL. If the
-                // stop deadline cuts this short, the WAL still has everything.
-                return store.persist().context("cannot write the store's memtables on stop");
+                // Memtables to disk, so the next start replays no WAL, and no
+                // compaction left to wait for. If the stop deadline cuts this
+                // short, the WAL still has everything.
+                return store.close().context("cannot close the store on stop");
             }
         }
         std::thread::sleep(POLL);

@@ -671,8 +671,20 @@ impl Store {
         Ok(())
     }
 
+    /// The last step of an orderly stop, after the last flush: the memtables
+    /// to SST files (so the next open replays no WAL), then RocksDB's
+    /// background work cancelled and waited for. A compaction running then
+    /// gives up its output (its inputs stay) instead of finishing: one that
+    /// started under a 100k-series carbon flood kept the process 21-25 s past
+    /// the stop, longer than the 10 s it has. The store takes no writes after.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.persist()?;
+        self.db.cancel_all_background_work(true);
+        Ok(())
+    }
+
     /// Writes RocksDB's memtables to SST files, so the next open has no WAL to
-    /// replay (an orderly stop calls this after the last flush).
+    /// replay.
     pub fn persist(&self) -> Result<(), StoreError> {
         let _account = accounts::enter(Account::Tsdb);
         self.db.flush()?;
@@ -1010,6 +1022,27 @@ mod tests {
         let one = store.fetch("m.a", i64::from(NOW) - 300, i64::from(NOW), NOW).expect("fetch").expect("m.a").values.len();
         let budget = |max| store.fetch_many(&names, i64::from(NOW) - 300, i64::from(NOW), NOW, max).expect("fetch").is_some();
         assert!(budget(3 * one) && !budget(3 * one - 1));
+    }
+
+    #[test]
+    fn a_closed_store_reopens_with_every_point() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let names = ["c.a", "c.b", "c.c"];
+        {
+            let store = open(dir.path(), rules("10s:1d,1m:7d", Method::Average, 0.5));
+            for round in 0..300u32 {
+                let now = NOW + round * 10;
+                let pts: Vec<Incoming> = names.iter().map(|name| Incoming { name, ts: i64::from(now), value: f64::from(round) }).collect();
+                store.ingest(&pts, now).expect("ingest");
+                store.flush(now).expect("flush");
+            }
+            store.close().expect("close");
+        }
+        let store = open(dir.path(), rules("10s:1d,1m:7d", Method::Average, 0.5));
+        for name in names {
+            let got = store.fetch(name, i64::from(NOW) - 10, i64::from(NOW + 2990), NOW + 2990).expect("fetch").expect("series");
+            assert_eq!(got.values.iter().flatten().count(), 300, "{name}");
+        }
     }
 
     #[test]
