@@ -240,9 +240,9 @@ mod tests {
 
     #[test]
     fn floats_keep_every_digit() {
-        // Each read back one unit in the last place off before serde_json's
-        // float_roundtrip: 13 % of such values did.
-        for f in [0.9222222222222223, 1.0715660391465826e-75, 0.30000000000000004, 0.0023458003997802734] {
+        // Both read back one unit in the last place off before serde_json's
+        // float_roundtrip (checked against str::parse).
+        for f in [0.9222222222222223, 1.0715660391465826e-75] {
             float_is_stored_as_sent(f);
         }
     }
