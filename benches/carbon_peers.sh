@@ -29,6 +29,7 @@
 # Environment: BIN (instantops binary, default /tmp/io-bench/instantops), OUT (results
 # dir, default /tmp/io-bench/carbon_peers-<time>), RUNS (3), DURATION (20), CONNS (4),
 # MAX_SECONDS (whole-script watchdog, 5400), COMPACT_WAIT (30), KEEP=1 keeps the temp dir,
+# LOADS (ingest's loads, "a b"), RECEIVERS (ingest's, "instantops victoriametrics carbon-cache"),
 # PORT_BASE (28100: uses PORT_BASE..PORT_BASE+99).
 # Needs root only to apt-get install the peers when they are missing. Every run waits for an
 # idle machine and is repeated (up to 4 attempts) when processes outside this script's
@@ -359,10 +360,10 @@ phase_sustained() {
 phase_ingest() {
 	local load series run recv dir pid stopsecs rate extra
 	[ -f "$RAW" ] || printf 'load\treceiver\trun\tseries\tpoints\tMB\tsend_s\tsend_rate\tingest_s\tingest_rate\tdrain_s\tdrain_rate\trecv_cpu_s\tbench_cpu_s\tbusy_cores\trss_peak\trss_end\tstop_s\textra\n' >"$RAW"
-	for load in a b; do
-		series=$([ $load = a ] && echo 10000 || echo 100000)
+	for load in ${LOADS:-a b}; do
+		series=$([ "$load" = a ] && echo 10000 || echo 100000)
 		for ((run = 1; run <= RUNS; run++)); do
-			for recv in instantops victoriametrics carbon-cache; do
+			for recv in ${RECEIVERS:-instantops victoriametrics carbon-cache}; do
 			local attempt
 			for attempt in 1 2 3 4; do
 				wait_quiet
@@ -414,11 +415,11 @@ summarize_ingest() {
 		echo
 		echo "| load | instantops ingested | VictoriaMetrics ingested | carbon-cache sent (drained) | instantops sent | VM sent | io/VM | io/carbon |"
 		echo "|---|---|---|---|---|---|---|---|"
-		for load in a b; do
-			io=$(col $load instantops ingest_rate | median3); vm=$(col $load victoriametrics ingest_rate | median3)
-			io_s=$(col $load instantops send_rate | median3); vm_s=$(col $load victoriametrics send_rate | median3)
-			cc_s=$(col $load carbon-cache send_rate | median3); cc_d=$(col $load carbon-cache drain_rate | median3)
-			echo "| ($load) $(col $load instantops series | head -1) series | $io | $vm | $cc_s ($cc_d) | $io_s | $vm_s | $(fdiv "$io" "$vm") | $(fdiv "$io" "$cc_s") |"
+		for load in ${LOADS:-a b}; do
+			io=$(col "$load" instantops ingest_rate | median3); vm=$(col "$load" victoriametrics ingest_rate | median3)
+			io_s=$(col "$load" instantops send_rate | median3); vm_s=$(col "$load" victoriametrics send_rate | median3)
+			cc_s=$(col "$load" carbon-cache send_rate | median3); cc_d=$(col "$load" carbon-cache drain_rate | median3)
+			echo "| ($load) $(col "$load" instantops series | head -1) series | $io | $vm | $cc_s ($cc_d) | $io_s | $vm_s | $(fdiv "$io" "$vm") | $(fdiv "$io" "$cc_s") |"
 		done
 		echo
 		echo "Per-run rows: $RAW"

@@ -131,6 +131,8 @@ pub struct Store {
     /// The compaction filter's notion of now; 0 = the wall clock. Only
     /// `compact_at` pins it, so retention can be tested without waiting.
     clock: Arc<AtomicU32>,
+    /// Set while `compact` runs: every merge then folds into one chunk.
+    finishing: Arc<AtomicBool>,
     cache: ChunkCache,
     stats: Stats,
     series_bytes: usize,
@@ -225,14 +227,20 @@ impl Store {
 
         let mut chunk_opts = Options::default();
         chunk_opts.set_block_based_table_factory(&table);
-        chunk_opts.set_merge_operator(CHUNKS, value::full_merge, value::partial_merge);
+        let merger = value::Merger::default();
+        let finishing = merger.finishing.clone();
+        chunk_opts.set_merge_operator(
+            CHUNKS,
+            move |key: &[u8], existing: Option<&[u8]>, operands: &rocksdb::MergeOperands| merger.full_merge(key, existing, operands),
+            value::partial_merge,
+        );
         // Chunk bodies are already entropy-coded (chunk.rs); LZ4 would only cost CPU.
         chunk_opts.set_compression_type(DBCompressionType::None);
         let clock = Arc::new(AtomicU32::new(0));
         let filter_clock = clock.clone();
-        chunk_opts.set_compaction_filter("retention", move |_level: u32, _key: &[u8], v: &[u8]| {
+        chunk_opts.set_compaction_filter("retention", move |_level: u32, key: &[u8], v: &[u8]| {
             let pinned = filter_clock.load(Ordering::Relaxed);
-            value::expired(if pinned == 0 { unix_now() } else { pinned }, v)
+            value::filter(if pinned == 0 { unix_now() } else { pinned }, key, v)
         });
         // Revisit every file daily so expired chunks go even where nothing is written.
         chunk_opts.set_periodic_compaction_seconds(86_400);
@@ -273,6 +281,7 @@ impl Store {
             event_lock: Mutex::new(()),
             windows: (0..FLUSH_SHARDS).map(|_| Mutex::new(Windows::default())).collect(),
             clock,
+            finishing,
             cache: ChunkCache::new(
                 tuning.chunk_cache_bytes,
                 registry.counter(
@@ -665,7 +674,10 @@ impl Store {
     pub fn compact(&self) -> Result<(), StoreError> {
         let _account = accounts::enter(Account::Tsdb);
         self.persist()?;
+        // Chunks only, no stacks: what the store's data comes to on disk.
+        self.finishing.store(true, Ordering::Relaxed);
         self.db.compact_range_cf(self.chunks(), None::<&[u8]>, None::<&[u8]>);
+        self.finishing.store(false, Ordering::Relaxed);
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
         self.cache.clear();
         Ok(())
@@ -1064,6 +1076,37 @@ mod tests {
         assert!(store.disk_bytes() < 10_000, "{} bytes on disk", store.disk_bytes());
         let got = store.fetch("m.b", i64::from(NOW) - 10, i64::from(NOW + 5990), NOW + 5990).expect("fetch").expect("series");
         assert_eq!(got.values.iter().flatten().count(), 600);
+    }
+
+    #[test]
+    fn merges_stack_points_and_a_full_compaction_leaves_chunks_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(dir.path(), rules("10s:1d", Method::Average, 0.5));
+        let kinds = |store: &Store| -> Vec<u8> {
+            store.db.iterator_cf(store.chunks(), rocksdb::IteratorMode::Start).map(|kv| kv.expect("read").1[0]).collect()
+        };
+        // The last rounds stay operands: the full compaction's merges meet them.
+        for round in 0..45u32 {
+            let now = NOW + round * 10;
+            store.ingest(&[Incoming { name: "s.a", ts: i64::from(now), value: f64::from(round) / 4.0 }], now).expect("ingest");
+            store.flush(now).expect("flush");
+            if round % 10 == 9 {
+                // A compaction that is not the store's own: its merges stack.
+                store.persist().expect("persist");
+                store.clock.store(now, Ordering::Relaxed);
+                store.db.compact_range_cf(store.chunks(), None::<&[u8]>, None::<&[u8]>);
+            }
+        }
+        store.persist().expect("persist");
+        assert!(kinds(&store).contains(&value::STACK), "kinds {:?}", kinds(&store));
+        let read =
+            |store: &Store| store.fetch("s.a", i64::from(NOW) - 10, i64::from(NOW + 440), NOW + 440).expect("fetch").expect("series");
+        let before = read(&store).values;
+        assert_eq!(before.iter().flatten().count(), 45);
+        store.compact_at(NOW + 450).expect("compact");
+        let after = kinds(&store);
+        assert!(!after.is_empty() && after.iter().all(|&k| k == value::CHUNK), "kinds {after:?}");
+        assert_eq!(read(&store).values, before);
     }
 
     #[test]

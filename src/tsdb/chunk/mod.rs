@@ -188,6 +188,18 @@ pub struct Encoder {
 impl Encoder {
     /// See [`encode`].
     pub fn encode(&mut self, points: &[(u32, f64)]) -> Vec<u8> {
+        self.encode_as(points, true)
+    }
+
+    /// A valid chunk of `points` without the costly searches: no deflate and
+    /// no rational divisors (such values take float mode). For points a later
+    /// merge will encode again: in a 100k-series carbon flood, compaction
+    /// re-encoding open chunks thoroughly was what throttled ingest.
+    pub fn quick(&mut self, points: &[(u32, f64)]) -> Vec<u8> {
+        self.encode_as(points, false)
+    }
+
+    fn encode_as(&mut self, points: &[(u32, f64)], thorough: bool) -> Vec<u8> {
         debug_assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "chunk points must be sorted by slot with unique slots");
         let mut slots = Vec::with_capacity(points.len() + 8);
         let mut previous: Option<u32> = None;
@@ -209,7 +221,7 @@ impl Encoder {
         if let Some((scale, ints)) = scale_to_integers(points) {
             integer_candidates(&slots, scale, &ints, None, &mut candidates);
             packed = (!points.is_empty()).then(|| packed::encode(points, scale, &ints, None));
-        } else if let Some(rationals) = scale_to_rationals(points) {
+        } else if let Some(rationals) = thorough.then(|| scale_to_rationals(points)).flatten() {
             integer_candidates(&slots, rationals.scale, &rationals.ints, Some(&rationals), &mut candidates);
             packed = Some(packed::encode(points, rationals.scale, &rationals.ints, Some(&rationals)));
         } else {
@@ -232,7 +244,8 @@ impl Encoder {
             // A candidate is kept only if strictly smaller than the best so far, so
             // the compressor may give up at that size. On a tie the earlier (delta) stays.
             let bound = best.as_ref().map_or(packed_bound, |(_, b)| b.len());
-            let (tag, stored) = match deflate(compressor, body, bound.min(body.len())) {
+            let deflated = if thorough { deflate(compressor, body, bound.min(body.len())) } else { None };
+            let (tag, stored) = match deflated {
                 Some(packed) => (tag | DEFLATED, Cow::Owned(packed)),
                 None => (*tag, Cow::Borrowed(body.as_slice())),
             };
