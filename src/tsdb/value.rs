@@ -48,9 +48,9 @@ use rocksdb::compaction_filter::Decision;
 use super::chunk;
 
 const OPERAND: u8 = 1;
-pub const CHUNK: u8 = 2;
+pub(super) const CHUNK: u8 = 2;
 const PARTIAL: u8 = 3;
-pub const STACK: u8 = 4;
+pub(super) const STACK: u8 = 4;
 /// Combined operands of at least this many points are encoded as a partial.
 /// Smaller combinations are re-encoded at every compaction pass they go
 /// through: from 32 points that cost 14-21 % of carbon ingest at rate 0 over
