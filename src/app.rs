@@ -166,10 +166,10 @@ fn serve_http(
 async fn open_store(config: &Config, budget: &Budget, registry: &Registry) -> Result<Arc<Store>> {
     let rules = config.carbon.rules().map_err(|problems| anyhow::anyhow!("carbon rules: {}", problems[0]))?;
     // Fixed shares of the budget (config/instantops.toml, [memory]).
-    // The head holds about the flush interval's points at 2M points/s at the
-    // default 1GiB: a head that fills sooner flushes more often, and each
-    // flush costs per series (a 3 % head took a 100k-series flood from
-    // 1.77M to 1.45M points/s, BENCHMARKS.md).
+    // ~2.1M points at the default 1GiB. A head that fills sooner flushes
+    // more often, and each flush costs per series it touches: a 100k-series
+    // flood over 60 s did 1.45M points/s with 3 %, 1.77M with 10 % (one run
+    // each, BENCHMARKS.md).
     let head = budget.share("tsdb_head", 0.10) as usize;
     let tuning = Tuning {
         block_cache_bytes: budget.share("tsdb_block_cache", 0.08) as usize,

@@ -26,8 +26,8 @@
 //! operands, so its chunk has likely filled or its series stopped), and
 //! while [`Merger::finishing`] is set (a full manual compaction) every merge
 //! folds, so a compacted store holds chunks only. A chunk is thus encoded
-//! thoroughly about once, not at every compaction that brings it points:
-//! re-encoding open chunks was what throttled a sustained 100k-series carbon
+//! thoroughly when its key goes quiet, not at every compaction that brings
+//! it points: re-encoding open chunks was what throttled a sustained 100k-series carbon
 //! flood, the one compaction thread ~90 % in the chunk encoder, writes
 //! stalled on level-0 files and ingest down to 1.0M points/s over 60 s.
 //! Whatever a later merge decodes again (partials, tails) is encoded with
@@ -53,9 +53,11 @@ const PARTIAL: u8 = 3;
 pub(super) const STACK: u8 = 4;
 /// Combined operands of at least this many points are encoded as a partial.
 /// Smaller combinations are re-encoded at every compaction pass they go
-/// through: from 32 points that cost 14-21 % of carbon ingest at rate 0 over
-/// 100k series; from 256 the cost was within the machine's noise, and the SST
-/// of a paced 10k-series load while it ran was as small (17.2 MB against 17.1).
+/// through. Measured while partials were encoded thoroughly (they are quick
+/// now, and a lower bound was not measured since): from 32 points that cost
+/// 14-21 % of carbon ingest at rate 0 over 100k series; from 256 the cost was
+/// within the machine's noise, and the SST of a paced 10k-series load while
+/// it ran was as small (17.2 MB against 17.1).
 pub const COMPRESS_FROM: usize = 256;
 const HEADER: usize = 5;
 const POINT: usize = 12;
@@ -153,7 +155,7 @@ fn last_write_wins(mut points: Vec<(u32, f64)>) -> Vec<(u32, f64)> {
 
 /// RocksDB's full merge for one store, and the switch that makes every merge
 /// fold (set while [`Store::compact`](super::store::Store::compact) runs).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Merger {
     pub finishing: Arc<AtomicBool>,
 }
@@ -249,6 +251,8 @@ fn encode_into(out: &mut Vec<u8>, points: &[(u32, f64)]) {
 
 /// Appends a partial's body of `points` (last write already won): the
 /// tombstones, then the values, quickly encoded (a later merge folds them).
+/// Tombstones stay, apart (among the values they would send the chunk to
+/// float mode): the values they cover are older than the partial.
 fn put_partial(out: &mut Vec<u8>, points: Vec<(u32, f64)>) {
     let (tombstones, points): (Vec<_>, Vec<_>) = points.into_iter().partition(|(_, v)| v.is_nan());
     out.extend_from_slice(&(tombstones.len() as u32).to_le_bytes());
@@ -278,8 +282,6 @@ fn combine<'a>(values: impl Iterator<Item = &'a [u8]>, compress_from: usize) -> 
     if all.len() < compress_from {
         return Some(operand(expires, &all));
     }
-    // Tombstones stay, apart (among the values they would send the chunk
-    // to float mode): the values they cover are older than this.
     let points = last_write_wins(all);
     let mut out = header(PARTIAL, expires, points.len());
     put_partial(&mut out, points);
